@@ -1,0 +1,93 @@
+package drivers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// pollSlice bounds how long one underlying Read may block, so ctx is checked often.
+const pollSlice = 50 * time.Millisecond
+
+type readTimeouter interface{ SetReadTimeout(time.Duration) error }
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// ReadFull fills buf from r within timeout, returning early when ctx is done.
+//
+// It understands the two kinds of transport the project uses: a go.bug.st/serial port,
+// whose Read returns (0, nil) when its read timeout expires, and files or connections with
+// read deadlines (the simulator's pty master, net.Conn). Any other reader must not block
+// for long. A partial read followed by silence is ErrTimeout; io.EOF (or a closed port) is
+// returned as an error so the caller resets the link.
+func ReadFull(ctx context.Context, r io.Reader, buf []byte, timeout time.Duration) (int, error) {
+	if t, ok := r.(readTimeouter); ok {
+		if err := t.SetReadTimeout(pollSlice); err != nil {
+			return 0, fmt.Errorf("set read timeout: %w", err)
+		}
+	}
+	d, hasDeadline := r.(readDeadliner)
+	deadline := time.Now().Add(timeout)
+	n := 0
+	for n < len(buf) {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		if !time.Now().Before(deadline) {
+			return n, fmt.Errorf("%w: %d of %d bytes within %v", ErrTimeout, n, len(buf), timeout)
+		}
+		if hasDeadline {
+			next := time.Now().Add(pollSlice)
+			if next.After(deadline) {
+				next = deadline
+			}
+			if err := d.SetReadDeadline(next); err != nil {
+				return n, fmt.Errorf("set read deadline: %w", err)
+			}
+		}
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				return n, fmt.Errorf("link closed: %w", io.ErrUnexpectedEOF)
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Drain discards whatever the device has already sent, so a stale or garbage byte cannot
+// be taken as the start of the next reply. It reads until the line is quiet for quiet.
+func Drain(ctx context.Context, r io.Reader, quiet time.Duration) error {
+	var scratch [256]byte
+	for {
+		n, err := ReadFull(ctx, r, scratch[:1], quiet)
+		if errors.Is(err, ErrTimeout) && n == 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Sum8 is the plain 8-bit sum of b, carry dropped (the "CSsum" of domain.md).
+func Sum8(b []byte) byte {
+	var s byte
+	for _, c := range b {
+		s += c
+	}
+	return s
+}
+
+// Neg8 is the two's-complement checksum: Sum8(b) + Neg8(b) == 0 mod 256 ("CS2c").
+func Neg8(b []byte) byte { return -Sum8(b) }
+
+// Not8 is the one's complement of the 8-bit sum ("CS1c").
+func Not8(b []byte) byte { return ^Sum8(b) }
