@@ -1,0 +1,148 @@
+// Package mqttutil holds what the uplink and the reference platform share about driving a
+// paho.mqtt.golang v1 client: one set of safe client options, waiting for tokens with a
+// deadline, and reconnect backoff with full jitter.
+//
+// The client is only a transport (architecture.md "Uplink", toolchain.md §4): AutoReconnect,
+// ConnectRetry and ResumeSubs are off and CleanSession is on, so a token that completes
+// without error really completed on the connection it was sent on, and a lost connection
+// fails every in-flight token at once. Callers run their own reconnect loop and make their
+// subscriptions after each connect.
+package mqttutil
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// Conn is what is needed to reach a broker.
+type Conn struct {
+	Broker             string // tcp://host:port, ssl://host:port, ws://…
+	ClientID           string
+	Username, Password string
+	TLS                *tls.Config
+	KeepAlive          time.Duration // also bounds detection of a silent link: KeepAlive + PingTimeout
+	PingTimeout        time.Duration
+	ConnectTimeout     time.Duration
+	WriteTimeout       time.Duration // bounds how long Publish itself may block on a stuck link
+}
+
+// ClientOptions returns paho options for c with the project's fixed choices:
+// MQTT 3.1.1, CleanSession, no AutoReconnect, no ConnectRetry, no ResumeSubs,
+// OrderMatters false (handlers run on their own goroutines, so a handler waiting on the
+// application can never stall paho's reader, which also carries the PUBACKs), an ordered
+// memory store, and every timeout set.
+func ClientOptions(c Conn) *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions()
+	o.AddBroker(c.Broker)
+	o.SetClientID(c.ClientID)
+	o.SetUsername(c.Username)
+	o.SetPassword(c.Password)
+	if c.TLS != nil {
+		o.SetTLSConfig(c.TLS)
+	}
+	o.SetProtocolVersion(4)
+	o.SetCleanSession(true)
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
+	o.SetResumeSubs(false)
+	o.SetOrderMatters(false)
+	o.SetStore(mqtt.NewOrderedMemoryStore())
+	o.SetKeepAlive(c.KeepAlive)
+	o.SetPingTimeout(c.PingTimeout)
+	o.SetConnectTimeout(c.ConnectTimeout)
+	o.SetWriteTimeout(c.WriteTimeout)
+	o.SetDialer(&net.Dialer{Timeout: c.ConnectTimeout})
+	o.SetConnectionLostHandler(nil) // callers install their own; paho's default only logs
+	return o
+}
+
+// ErrTimeout is returned by Wait when the token did not complete in time.
+var ErrTimeout = errors.New("mqttutil: timed out waiting for the broker")
+
+// Wait waits until tok completes, timeout passes or ctx is done, and returns the token's
+// error, ErrTimeout, or ctx's error.
+func Wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-t.C:
+		return ErrTimeout
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// IsRefused reports whether err is the broker refusing the connection for a reason that
+// retrying soon will not fix (bad credentials, not authorised, client id rejected, protocol
+// version). Such errors are retried at the longest backoff instead of hammering the broker.
+func IsRefused(err error) bool {
+	return errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) ||
+		errors.Is(err, packets.ErrorRefusedNotAuthorised) ||
+		errors.Is(err, packets.ErrorRefusedIDRejected) ||
+		errors.Is(err, packets.ErrorRefusedBadProtocolVersion)
+}
+
+// Backoff yields reconnect delays: the n-th delay (from 0) is uniform in
+// [Min, min(Max, Min·2^(n+1))], so it grows exponentially and is fully jittered above the
+// floor; a fleet that lost its broker at the same moment does not come back in lockstep.
+// The zero value is not usable: set Min and Max (Max >= Min > 0).
+type Backoff struct {
+	Min, Max time.Duration
+	n        int
+}
+
+// Next returns the next delay.
+func (b *Backoff) Next() time.Duration {
+	ceil := b.Max
+	if b.n < 40 {
+		if c := b.Min << (b.n + 1); c > 0 && c < ceil {
+			ceil = c
+		}
+	}
+	if b.n < 64 {
+		b.n++
+	}
+	if ceil <= b.Min {
+		return b.Min
+	}
+	return b.Min + rand.N(ceil-b.Min+1)
+}
+
+// Longest returns the longest delay, jittered by up to a quarter downwards.
+func (b *Backoff) Longest() time.Duration {
+	q := b.Max / 4
+	if q <= 0 {
+		return b.Max
+	}
+	return b.Max - rand.N(q)
+}
+
+// Reset starts the sequence again from Min.
+func (b *Backoff) Reset() { b.n = 0 }
+
+// Sleep waits d, or until ctx is done (then it returns ctx's error).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ClientID returns prefix followed by 8 random hex digits, for a client that was given no id.
+func ClientID(prefix string) string {
+	return fmt.Sprintf("%s%08x", prefix, rand.Uint32())
+}
