@@ -37,14 +37,23 @@ const (
 	SpeedKmh    Quantity = "speed_kmh"    // roller speed, km/h
 	ForceN      Quantity = "force_n"      // roller force, N
 	PowerKW     Quantity = "power_kw"     // power, kW
-	FlowLps     Quantity = "flow_lps"     // volume flow, L/s
+	FlowLps     Quantity = "flow_lps"     // volume flow at actual conditions, L/s
+	FlowStdLps  Quantity = "flow_std_lps" // volume flow at standard conditions (20 °C, 101.325 kPa), L/s
+	FlowTempC   Quantity = "flow_temp_c"  // gas temperature in a flowmeter, °C
+	FlowKPa     Quantity = "flow_kpa"     // gas pressure in a flowmeter, kPa
+	O2DilPct    Quantity = "o2_dil_pct"   // O2 of the diluted exhaust in a VMAS flowmeter, % vol
+	TorqueNm    Quantity = "torque_nm"    // torque, N·m
+	AccelMS2    Quantity = "accel_ms2"    // acceleration, m/s²
+	DistanceM   Quantity = "distance_m"   // distance, m
+	WindMS      Quantity = "wind_ms"      // wind speed, m/s
 )
 
 // Known reports whether q is one of the canonical quantities above.
 func Known(q Quantity) bool {
 	switch q {
 	case HCppm, COpct, CO2pct, O2pct, NOppm, NOxppm, Lambda, RPM, OilTempC, TempC, RHpct,
-		PressureKPa, PEF, WarmupS, OpacityPct, KM1, SpeedKmh, ForceN, PowerKW, FlowLps:
+		PressureKPa, PEF, WarmupS, OpacityPct, KM1, SpeedKmh, ForceN, PowerKW, FlowLps,
+		FlowStdLps, FlowTempC, FlowKPa, O2DilPct, TorqueNm, AccelMS2, DistanceM, WindMS:
 		return true
 	}
 	return false
@@ -114,9 +123,59 @@ type Pump interface {
 	SetPump(ctx context.Context, on bool) error
 }
 
+// StatusQuerier asks the device for its state with a command of its own, for devices whose
+// measurement frame does not say whether they are warming up or zeroing.
+type StatusQuerier interface {
+	Status(ctx context.Context) (Status, error)
+}
+
 // Ambient reads the ambient conditions a device measures itself (T, RH, P).
 type Ambient interface {
 	ReadAmbient(ctx context.Context) (Reading, error)
+}
+
+// CalGas is a calibration or check gas bottle's certified concentrations.
+type CalGas struct {
+	C3H8ppm, COpct, CO2pct, NOppm, O2pct float64
+}
+
+// CalGasWriter tells an analyzer the concentrations of the calibration (or check) gas.
+type CalGasWriter interface {
+	WriteCalGas(ctx context.Context, g CalGas, check bool) error
+}
+
+// Spanner runs a span calibration with the gas written before and returns what the
+// analyzer read.
+type Spanner interface {
+	Span(ctx context.Context) (Reading, error)
+}
+
+// ControlMode is a chassis dynamometer's control loop.
+type ControlMode int
+
+// Dyno control modes.
+const (
+	ControlOff   ControlMode = iota // rollers free, no load
+	ControlSpeed                    // hold a speed, km/h
+	ControlForce                    // apply a constant force, N
+	ControlPower                    // absorb a constant power, kW
+)
+
+// DynoController sets a dynamometer's control mode and its target in canonical units.
+type DynoController interface {
+	SetControl(ctx context.Context, mode ControlMode, target float64) error
+}
+
+// Lifter raises (up) or lowers the dyno's lift.
+type Lifter interface {
+	SetLift(ctx context.Context, up bool) error
+}
+
+// PeakReader reads the peaks an opacimeter held during free accelerations (k in m⁻¹, the
+// most recent last), after StartPeaks armed it.
+type PeakReader interface {
+	StartPeaks(ctx context.Context) error
+	Peaks(ctx context.Context) ([]float64, error)
 }
 
 // Errors a caller may branch on. Drivers wrap them with %w.

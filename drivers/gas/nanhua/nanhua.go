@@ -59,11 +59,12 @@ type Dev struct {
 }
 
 var (
-	_ drivers.Device      = (*Dev)(nil)
-	_ drivers.Zeroer      = (*Dev)(nil)
-	_ drivers.LeakChecker = (*Dev)(nil)
-	_ drivers.Pump        = (*Dev)(nil)
-	_ drivers.Ambient     = (*Dev)(nil)
+	_ drivers.Device        = (*Dev)(nil)
+	_ drivers.Zeroer        = (*Dev)(nil)
+	_ drivers.LeakChecker   = (*Dev)(nil)
+	_ drivers.Pump          = (*Dev)(nil)
+	_ drivers.Ambient       = (*Dev)(nil)
+	_ drivers.StatusQuerier = (*Dev)(nil)
 )
 
 // New returns a driver for the analyzer on rw (normally a go.bug.st/serial port at
