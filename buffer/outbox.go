@@ -570,3 +570,19 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique ||
 		se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
 }
+
+// Inspect returns the stats of an outbox file without changing it: it opens the file
+// read-only, runs no migration and requeues nothing, so it is safe while an agent has the
+// outbox open (for `imagent status` and tests).
+func Inspect(ctx context.Context, path string) (Stats, error) {
+	if _, err := os.Stat(path); err != nil {
+		return Stats{}, fmt.Errorf("buffer: inspect: %w", err)
+	}
+	db, err := sql.Open("sqlite3", dsn(path, "mode=ro&_busy_timeout=5000"))
+	if err != nil {
+		return Stats{}, fmt.Errorf("buffer: inspect: %w", err)
+	}
+	defer db.Close()
+	o := &Outbox{db: db, path: path}
+	return o.Stats(ctx)
+}

@@ -644,3 +644,41 @@ func TestConcurrentAppends(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestInspectChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob, err := Open(ctx, path, Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	for i := range 3 {
+		if _, err := ob.Append(ctx, KindTest, func(seq int64, prev []byte) (string, []byte, error) {
+			return fmt.Sprintf("inspect-%d", i), []byte(`{}`), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ob.MarkSent(ctx, 1, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Inspect(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ByState[Sent] != 2 || st.ByState[Pending] != 1 || st.LastSeq != 3 {
+		t.Fatalf("inspect: %+v last %d", st.ByState, st.LastSeq)
+	}
+	// Unlike Open, Inspect must not have requeued the sent records of the live outbox.
+	live, err := ob.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.ByState[Sent] != 2 {
+		t.Fatalf("inspect changed the outbox: %+v", live.ByState)
+	}
+	if _, err := Inspect(ctx, filepath.Join(t.TempDir(), "missing.db")); err == nil {
+		t.Fatal("inspecting a missing file must fail")
+	}
+}
