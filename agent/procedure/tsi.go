@@ -1,0 +1,382 @@
+package procedure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"imagent/agent/contract"
+	"imagent/agent/station"
+	"imagent/drivers"
+)
+
+// TSIRequest starts a two-speed idle test.
+type TSIRequest struct {
+	InspectionID string
+	Vehicle      contract.Vehicle
+}
+
+// tsiColumns are the process-data columns of a two-speed idle test (domain.md §2.1 item 6).
+var tsiColumns = []string{"t_s", "hc_ppm", "co_pct", "co2_pct", "o2_pct", "no_ppm",
+	"lambda", "lambda_analyzer", "rpm", "oil_temp_c"}
+
+// RunTSI runs a two-speed idle test (GB 18285-2018; timeline in domain.md §2.1):
+// preconditioning, high idle (hold, then measure) and low idle (hold, then measure), one
+// process row per second from the first preconditioning prompt to the end. It returns the
+// record body for a pass, a fail or an abort; an error only when the run could not be
+// judged at all (missing parameters or limits).
+func RunTSI(ctx context.Context, env Env, req TSIRequest) (*contract.TestBody, error) {
+	fuel, err := FuelByName(req.Vehicle.Fuel)
+	if err != nil {
+		return nil, err
+	}
+	q := &params{p: env.Params, method: contract.MethodTSI}
+	heavy := req.Vehicle.GVWkg > q.v("heavy_gvw_kg")
+	pre, high := q.v("precondition_rpm_light"), q.v("high_idle_rpm_light")
+	if heavy {
+		pre, high = q.v("precondition_rpm_heavy"), q.v("high_idle_rpm_heavy")
+	}
+	t := tsi{
+		env: env, fuel: fuel, pre: pre, high: high,
+		preTol:      q.v("precondition_rpm_tolerance"),
+		tol:         q.v("high_idle_rpm_tolerance"),
+		idleTol:     q.v("low_idle_rpm_tolerance"),
+		idleMax:     q.v("low_idle_rpm_max"),
+		preS:        q.secs("precondition_s"),
+		hiHoldS:     q.secs("high_idle_hold_s"),
+		hiMeasS:     q.secs("high_idle_measure_s"),
+		loHoldS:     q.secs("low_idle_hold_s"),
+		loMeasS:     q.secs("low_idle_measure_s"),
+		reachS:      q.secs("reach_timeout_s"),
+		rpmOutS:     q.secs("rpm_out_of_window_max_s"),
+		probeMin:    q.v("probe_co_co2_min_pct"),
+		probeO2Max:  q.v("probe_o2_max_pct"),
+		dilutionS:   q.secs("dilution_guard_s"),
+		lowFlowS:    q.secs("low_flow_guard_s"),
+		readyS:      q.secs("analyzer_ready_timeout_s"),
+		catalystTWC: req.Vehicle.Catalyst,
+	}
+	if q.err != nil {
+		return nil, q.err
+	}
+	body := &contract.TestBody{
+		Method: contract.MethodTSI, InspectionID: req.InspectionID, Vehicle: req.Vehicle,
+		Started: env.Clock.Now(), LimitStage: env.Stage,
+	}
+	s := env.Analyzer.Spec()
+	body.Devices = []contract.DeviceRef{{Name: s.Name, Protocol: s.Protocol, Model: s.Model, Port: s.Port}}
+	t.rec = newRecorder(env, tsiColumns)
+	defer t.rec.stop()
+	err = t.run(ctx, body)
+	return finish(body, t.rec, env.Clock, err)
+}
+
+type tsi struct {
+	env                                      Env
+	rec                                      *recorder
+	fuel                                     Fuel
+	pre, high, preTol, tol, idleTol, idleMax float64
+	idle                                     float64 // engine speed at the start of the low-idle hold
+	preS, hiHoldS, hiMeasS, loHoldS, loMeasS int
+	reachS, rpmOutS, dilutionS, lowFlowS     int
+	readyS                                   int
+	probeMin, probeO2Max                     float64
+	catalystTWC                              bool
+
+	// guard counters: consecutive seconds in a bad condition
+	rpmOut, dilution, lowFlow int
+}
+
+func (t *tsi) run(ctx context.Context, body *contract.TestBody) error {
+	if err := t.prepare(ctx); err != nil {
+		return err
+	}
+	inWindow := func(target float64) func(sample) bool {
+		return func(s sample) bool { return t.inWindow(target, s.rpm) }
+	}
+	// Preconditioning at 70 % of rated speed (3500 r/min light, 2520 heavy) for 30 s.
+	if err := t.reach(ctx, "precondition_ramp", t.pre, inWindow(t.pre), false); err != nil {
+		return err
+	}
+	if _, err := t.hold(ctx, "precondition", t.pre, t.preS, false, false); err != nil {
+		return err
+	}
+	// High idle: 2500 r/min (heavy 1800), probe in the exhaust, hold 15 s, measure 30 s.
+	probeOK := func(s sample) bool { return s.co+s.co2 >= t.probeMin && s.o2 < t.probeO2Max }
+	if err := t.reach(ctx, "high_idle_ramp", t.high, func(s sample) bool { return inWindow(t.high)(s) && probeOK(s) }, true); err != nil {
+		return err
+	}
+	if _, err := t.hold(ctx, "high_idle_hold", t.high, t.hiHoldS, true, false); err != nil {
+		return err
+	}
+	hi, err := t.hold(ctx, "high_idle", t.high, t.hiMeasS, true, true)
+	if err != nil {
+		return err
+	}
+	// Low idle: release the pedal; once the speed has settled at idle it sets the window.
+	prev := math.Inf(1)
+	settled := func(s sample) bool {
+		ok := s.rpm > 0 && s.rpm <= t.idleMax && math.Abs(s.rpm-prev) <= t.idleTol/4 && probeOK(s)
+		prev = s.rpm
+		if ok {
+			t.idle = s.rpm
+		}
+		return ok
+	}
+	if err := t.reach(ctx, "low_idle_ramp", 0, settled, true); err != nil {
+		return err
+	}
+	if _, err := t.hold(ctx, "low_idle_hold", 0, t.loHoldS, true, false); err != nil {
+		return err
+	}
+	lo, err := t.hold(ctx, "low_idle", 0, t.loMeasS, true, true)
+	if err != nil {
+		return err
+	}
+	hiRes, err := t.judge("high_idle", hi, t.catalystTWC)
+	if err != nil {
+		return err
+	}
+	loRes, err := t.judge("low_idle", lo, false)
+	if err != nil {
+		return err
+	}
+	body.Phases = []contract.PhaseResult{hiRes, loRes}
+	t.env.prompt(Prompt{Phase: "done", Text: "test complete: release the pedal and remove the probe"})
+	return nil
+}
+
+// prepare waits for the analyzer to be ready, zeroes it and starts the sample pump.
+func (t *tsi) prepare(ctx context.Context) error {
+	t.env.prompt(Prompt{Phase: "prepare", Text: "analyzer: waiting for ready, then zero"})
+	var last string
+	for i := 0; ; i++ {
+		ok, why := t.analyzerReady(ctx)
+		if ok {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		last = why
+		if i >= t.readyS*4 {
+			return abort(AbortAnalyzerNotReady, "after %d s: %s", t.readyS, last)
+		}
+		if err := t.env.Clock.Sleep(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	err := t.env.Analyzer.Do(ctx, func(ctx context.Context, d drivers.Device) error {
+		if z, ok := d.(drivers.Zeroer); ok {
+			if err := z.Zero(ctx); err != nil {
+				return fmt.Errorf("zero: %w", err)
+			}
+		}
+		if p, ok := d.(drivers.Pump); ok {
+			if err := p.SetPump(ctx, true); err != nil {
+				return fmt.Errorf("pump on: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return abort(AbortZeroFailed, "%v", err)
+	}
+	// Commands hold the port, so the last reading predates them: start the timeline on a
+	// fresh one.
+	since := time.Now()
+	for i := 0; t.env.Analyzer.Snapshot().LastFrame.Before(since); i++ {
+		if i >= t.readyS*4 {
+			return abort(AbortNoData, "no reading after zero and pump on")
+		}
+		if err := t.env.Clock.Sleep(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	t.env.prompt(Prompt{Phase: "prepare", Text: "insert the probe at least 400 mm into the tailpipe", Probe: true})
+	return nil
+}
+
+// analyzerReady reports whether the analyzer answers and is neither warming up nor busy,
+// asking it with its status command when it has one.
+func (t *tsi) analyzerReady(ctx context.Context) (bool, string) {
+	s := t.env.Analyzer.Snapshot()
+	if s.State != station.StateOK || !s.Reading.Status.Ready() {
+		return false, fmt.Sprintf("analyzer state %s %v %s", s.State, s.Reading.Status.Names(), s.Err)
+	}
+	var st drivers.Status
+	err := t.env.Analyzer.Do(ctx, func(ctx context.Context, d drivers.Device) error {
+		q, ok := d.(drivers.StatusQuerier)
+		if !ok {
+			return nil
+		}
+		var err error
+		st, err = q.Status(ctx)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Sprintf("status query: %v", err)
+	}
+	if !st.Ready() {
+		return false, fmt.Sprintf("analyzer reports %v", st.Names())
+	}
+	return true, ""
+}
+
+type sample struct {
+	hc, co, co2, o2, no, lambdaAn, rpm, oil, lambda float64
+	lowFlow                                         bool
+}
+
+// second takes one procedure second of data, records it and applies the guards.
+// The engine-speed guard is on when rpmGuard is set, the gas guards (dilution, low flow)
+// when gasGuard is.
+func (t *tsi) second(ctx context.Context, phase string, target float64, rpmGuard, gasGuard bool) (sample, error) {
+	snap, err := t.rec.tick(ctx)
+	if err != nil {
+		return sample{}, err
+	}
+	v := snap.Reading.Values
+	s := sample{
+		hc: v[drivers.HCppm], co: v[drivers.COpct], co2: v[drivers.CO2pct], o2: v[drivers.O2pct],
+		no: v[drivers.NOppm], lambdaAn: v[drivers.Lambda], rpm: v[drivers.RPM], oil: v[drivers.OilTempC],
+		lowFlow: snap.Reading.Status&drivers.LowFlow != 0,
+	}
+	s.lambda = Lambda(t.fuel, s.co, s.co2, s.o2, s.hc)
+	t.rec.row(phase, map[string]float64{
+		"hc_ppm": s.hc, "co_pct": s.co, "co2_pct": s.co2, "o2_pct": s.o2, "no_ppm": s.no,
+		"lambda": s.lambda, "lambda_analyzer": s.lambdaAn, "rpm": s.rpm, "oil_temp_c": s.oil,
+	})
+	if rpmGuard {
+		t.rpmOut = count(t.rpmOut, !t.inWindow(target, s.rpm))
+		if t.rpmOut > t.rpmOutS {
+			return s, abort(AbortRPMOutOfWindow, "%s: %.0f r/min for %d s", phase, s.rpm, t.rpmOut)
+		}
+	}
+	if !gasGuard {
+		return s, nil
+	}
+	// CO+CO2 below the threshold for N consecutive seconds: probe out or a leak.
+	t.dilution = count(t.dilution, s.co+s.co2 < t.probeMin)
+	if t.dilution >= t.dilutionS {
+		return s, abort(AbortDilution, "%s: CO+CO2 %.2f %% < %.1f %% for %d s", phase, s.co+s.co2, t.probeMin, t.dilution)
+	}
+	t.lowFlow = count(t.lowFlow, s.lowFlow)
+	if t.lowFlow >= t.lowFlowS {
+		return s, abort(AbortLowFlow, "%s: analyzer reports low flow for %d s", phase, t.lowFlow)
+	}
+	return s, nil
+}
+
+// inWindow reports whether rpm is in the window of a commanded speed; target 0 is idle,
+// whose window is centred on the speed it settled at.
+func (t *tsi) inWindow(target, rpm float64) bool {
+	switch {
+	case target == 0 && t.idle == 0:
+		return rpm > 0 && rpm <= t.idleMax
+	case target == 0:
+		return math.Abs(rpm-t.idle) <= t.idleTol
+	case target == t.pre:
+		return math.Abs(rpm-target) <= t.preTol
+	}
+	return math.Abs(rpm-target) <= t.tol
+}
+
+func count(n int, bad bool) int {
+	if bad {
+		return n + 1
+	}
+	return 0
+}
+
+// reach prompts for a target speed and records seconds until ok holds, or aborts.
+func (t *tsi) reach(ctx context.Context, phase string, target float64, ok func(sample) bool, probe bool) error {
+	text := fmt.Sprintf("raise engine speed to %.0f r/min", target)
+	if target == 0 {
+		text = "release the pedal: engine at idle"
+	}
+	t.env.prompt(Prompt{Phase: phase, Text: text, TargetRPM: target, Probe: probe})
+	var last sample
+	for i := 0; i < t.reachS; i++ {
+		s, err := t.second(ctx, phase, target, false, false)
+		if err != nil {
+			return err
+		}
+		if ok(s) {
+			return nil
+		}
+		last = s
+	}
+	if probe && last.co+last.co2 < t.probeMin {
+		return abort(AbortProbe, "%s: CO+CO2 %.2f %% after %d s", phase, last.co+last.co2, t.reachS)
+	}
+	return abort(AbortRPMNotReached, "%s: %.0f r/min after %d s, want %.0f", phase, last.rpm, t.reachS, target)
+}
+
+// hold records n seconds at target with the engine-speed guard on (and the gas guards when
+// gas is set); it returns the samples when measure is set.
+func (t *tsi) hold(ctx context.Context, phase string, target float64, n int, gas, measure bool) ([]sample, error) {
+	t.rpmOut, t.dilution, t.lowFlow = 0, 0, 0
+	var out []sample
+	for i := range n {
+		text := fmt.Sprintf("hold %.0f r/min", target)
+		if target == 0 {
+			text = "hold idle"
+		}
+		if measure {
+			text += ": measuring"
+		}
+		t.env.prompt(Prompt{Phase: phase, Text: text, TargetRPM: target, Probe: gas, Remaining: n - i})
+		s, err := t.second(ctx, phase, target, true, gas)
+		if err != nil {
+			return nil, err
+		}
+		if measure {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// judge averages the measured seconds and compares them with the limits.
+func (t *tsi) judge(phase string, ss []sample, lambdaWindow bool) (contract.PhaseResult, error) {
+	if len(ss) == 0 {
+		return contract.PhaseResult{}, errors.New("procedure: no samples to judge")
+	}
+	var m sample
+	for _, s := range ss {
+		m.hc += s.hc
+		m.co += s.co
+		m.co2 += s.co2
+		m.o2 += s.o2
+		m.no += s.no
+		m.rpm += s.rpm
+		m.oil += s.oil
+		m.lambda += s.lambda
+	}
+	n := float64(len(ss))
+	means := map[string]float64{
+		"hc_ppm": round(m.hc/n, 1), "co_pct": round(m.co/n, 3), "co2_pct": round(m.co2/n, 2),
+		"o2_pct": round(m.o2/n, 2), "no_ppm": round(m.no/n, 1), "rpm": round(m.rpm/n, 0),
+		"oil_temp_c": round(m.oil/n, 1), "lambda": round(m.lambda/n, 3),
+	}
+	res := contract.PhaseResult{Name: phase, Means: means, Pass: true}
+	checks := []struct{ q, bound string }{{"co_pct", "max"}, {"hc_ppm", "max"}}
+	if lambdaWindow {
+		checks = append(checks, struct{ q, bound string }{"lambda", "min"}, struct{ q, bound string }{"lambda", "max"})
+	}
+	for _, c := range checks {
+		j, err := judge(t.env, contract.MethodTSI, phase, c.q, means[c.q], c.bound)
+		if err != nil {
+			return res, err
+		}
+		res.Judged = append(res.Judged, j)
+		res.Pass = res.Pass && j.Pass
+	}
+	return res, nil
+}
