@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `imagent — emission-lane edge agent
+
+usage: imagent <command> [flags]
+
+commands:
+  run        run the agent on a station (--config FILE)
+  demo       simulated lane, in-process broker and reference platform; runs a test and prints the stored record
+  sim        expose a device simulator on a pseudo-terminal (imagent sim nanhua)
+  platform   run the reference platform receiver (--broker URL --db FILE)
+  config     validate a configuration file (imagent config validate FILE)
+  selftest   check this build on this box: SQLite, formulas, pseudo-terminals
+  soak       produce records continuously and sync them (fault-injection tests)
+  version    print the version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	case "sim":
+		return cmdSim(ctx, rest, stdout, stderr)
+	case "platform":
+		return cmdPlatform(ctx, rest, stdout, stderr)
+	case "config":
+		return cmdConfig(ctx, rest, stdout, stderr)
+	case "selftest":
+		return cmdSelftest(ctx, rest, stdout, stderr)
+	case "soak":
+		return cmdSoak(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "imagent", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("imagent "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// newLogger logs text to w at the named level.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}

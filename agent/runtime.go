@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"imagent/agent/contract"
+	"imagent/agent/record"
+	"imagent/agent/station"
+	"imagent/agent/uplink"
+	"imagent/buffer"
+	"imagent/config"
+)
+
+// runtime is one running agent: its outbox, its instruments and its uplink.
+type runtime struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	outbox  *buffer.Outbox
+	maker   *record.Maker
+	uplink  *uplink.Uplink
+	devices []*station.Device
+	bootID  string
+}
+
+// newRuntime opens the outbox and builds (but does not start) the supervisors and uplink.
+func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (*runtime, error) {
+	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	ob, err := buffer.Open(ctx, filepath.Join(cfg.Agent.DataDir, "outbox.db"), buffer.Opts{})
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range ob.Quarantined() {
+		log.Error("outbox was corrupt: moved aside, a new one was opened", "file", q)
+	}
+	rt := &runtime{cfg: cfg, log: log, outbox: ob, bootID: record.BootID()}
+	for _, d := range cfg.Devices {
+		open, err := serialOpener(d)
+		if err != nil {
+			ob.Close()
+			return nil, err
+		}
+		rt.devices = append(rt.devices, station.NewDevice(station.Spec{
+			Name: d.Name, Role: d.Role, Protocol: d.Protocol, Port: d.Port, Model: d.Model,
+			Poll: d.Poll.Duration,
+		}, open, log))
+	}
+	tlsCfg, err := tlsConfig(cfg.MQTT.TLS)
+	if err != nil {
+		ob.Close()
+		return nil, err
+	}
+	topics := contract.Topics{Station: cfg.Station.ID, Lane: cfg.Station.Lane}
+	rt.uplink = uplink.New(ob, uplink.Options{
+		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID,
+		Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, TLS: tlsCfg,
+		Topics: topics, KeepAlive: cfg.MQTT.KeepAlive.Duration,
+		ConnectTimeout: cfg.MQTT.ConnectTimeout.Duration, AckTimeout: cfg.MQTT.AckTimeout.Duration,
+		Window: cfg.MQTT.Window, BackoffMin: cfg.MQTT.BackoffMin.Duration, BackoffMax: cfg.MQTT.BackoffMax.Duration,
+		StatusFunc: rt.status, Version: version, BootID: rt.bootID, Logger: log.With("part", "uplink"),
+	})
+	rt.maker = &record.Maker{
+		Outbox: ob, Station: cfg.Station.ID, Lane: cfg.Station.Lane, Version: version, BootID: rt.bootID,
+		OnCommit: func(m buffer.Msg) {
+			log.Info("record stored", "seq", m.Seq, "id", m.ID, "kind", m.Kind)
+			rt.uplink.Kick()
+		},
+	}
+	return rt, nil
+}
+
+// run starts every supervisor and the uplink, and returns when ctx is done and all of
+// them have stopped.
+func (rt *runtime) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, d := range rt.devices {
+		wg.Go(func() { _ = d.Run(ctx) })
+	}
+	var upErr error
+	wg.Go(func() { upErr = rt.uplink.Run(ctx) })
+	wg.Wait()
+	return upErr
+}
+
+func (rt *runtime) close() error { return rt.outbox.Close() }
+
+// device returns the first device with the given role.
+func (rt *runtime) device(role string) (*station.Device, error) {
+	for _, d := range rt.devices {
+		if d.Spec().Role == role {
+			return d, nil
+		}
+	}
+	return nil, fmt.Errorf("no %s configured", role)
+}
+
+// status is the retained status message the uplink publishes.
+func (rt *runtime) status() contract.Status {
+	now := time.Now()
+	st := contract.Status{V: contract.Version, State: "online", Version: version, BootID: rt.bootID,
+		Time: now.UTC(), Clock: record.ClockQuality()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if s, err := rt.outbox.Stats(ctx); err == nil {
+		b := &contract.Backlog{Pending: s.ByState[buffer.Pending], Sent: s.ByState[buffer.Sent],
+			Rejected: s.ByState[buffer.Rejected], OldestUnackedSeq: s.OldestUnackedSeq}
+		if !s.OldestUnacked.IsZero() {
+			b.OldestUnackedAgeS = int64(now.Sub(s.OldestUnacked).Seconds())
+		}
+		st.Backlog = b
+	}
+	if u := rt.uplink.State(); !u.LastAck.IsZero() {
+		st.LastAck = u.LastAck.UTC()
+	}
+	for _, d := range rt.devices {
+		s := d.Snapshot()
+		age := s.Age(now).Seconds()
+		if s.LastFrame.IsZero() {
+			age = -1
+		}
+		st.Devices = append(st.Devices, contract.Device{Name: s.Name, State: string(s.State),
+			LastFrameAgeS: float64(int64(age*10)) / 10, Error: s.Err})
+	}
+	return st
+}
+
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	if t.CA == "" && t.Cert == "" && !t.InsecureSkipVerify {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt tls ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt tls ca %s: no certificate found", t.CA)
+		}
+		c.RootCAs = pool
+	}
+	if t.Cert != "" {
+		kp, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt tls client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{kp}
+	}
+	return c, nil
+}
