@@ -103,7 +103,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.MQTT.Broker = url
 	for i := range cfg.Devices {
 		cfg.Devices[i].Port = pty.SlavePath
-		cfg.Devices[i].Poll = config.Duration{Duration: 100 * time.Millisecond}
+		// At least two polls per procedure second, however fast the clock runs.
+		cfg.Devices[i].Poll = config.Duration{Duration: max(10*time.Millisecond, min(100*time.Millisecond, time.Duration(float64(time.Second)/(2**speed))))}
 	}
 	rt, err := newRuntime(ctx, cfg, log)
 	if err != nil {

@@ -116,10 +116,15 @@ func (t *tsi) run(ctx context.Context, body *contract.TestBody) error {
 		return err
 	}
 	// Low idle: release the pedal; once the speed has settled at idle it sets the window.
-	prev := math.Inf(1)
+	// Settled means two successive, distinct readings a second apart agree (a sped-up
+	// clock may sample one reading twice, which proves nothing).
+	prev := sample{rpm: math.Inf(1)}
 	settled := func(s sample) bool {
-		ok := s.rpm > 0 && s.rpm <= t.idleMax && math.Abs(s.rpm-prev) <= t.idleTol/4 && probeOK(s)
-		prev = s.rpm
+		if s.at.Equal(prev.at) {
+			return false
+		}
+		ok := s.rpm > 0 && s.rpm <= t.idleMax && math.Abs(s.rpm-prev.rpm) <= t.idleTol/4 && probeOK(s)
+		prev = s
 		if ok {
 			t.idle = s.rpm
 		}
@@ -231,6 +236,7 @@ func (t *tsi) analyzerReady(ctx context.Context) (bool, string) {
 type sample struct {
 	hc, co, co2, o2, no, lambdaAn, rpm, oil, lambda float64
 	lowFlow                                         bool
+	at                                              time.Time // when the analyzer sent the reading
 }
 
 // second takes one procedure second of data, records it and applies the guards.
@@ -246,6 +252,7 @@ func (t *tsi) second(ctx context.Context, phase string, target float64, rpmGuard
 		hc: v[drivers.HCppm], co: v[drivers.COpct], co2: v[drivers.CO2pct], o2: v[drivers.O2pct],
 		no: v[drivers.NOppm], lambdaAn: v[drivers.Lambda], rpm: v[drivers.RPM], oil: v[drivers.OilTempC],
 		lowFlow: snap.Reading.Status&drivers.LowFlow != 0,
+		at:      snap.LastFrame,
 	}
 	s.lambda = Lambda(t.fuel, s.co, s.co2, s.o2, s.hc)
 	t.rec.row(phase, map[string]float64{
