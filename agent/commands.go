@@ -30,7 +30,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rt, err := newRuntime(ctx, cfg, log)
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{})
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	rt, err := newRuntime(ctx, cfg, log)
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{})
 	if err != nil {
 		return err
 	}

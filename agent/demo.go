@@ -18,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"imagent/agent/contract"
+	"imagent/agent/lane"
 	"imagent/agent/platform"
 	"imagent/agent/procedure"
 	"imagent/config"
@@ -97,7 +98,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	wg.Go(func() { _ = sim.Serve(ctx, pty.Master) })
 	fmt.Fprintf(stdout, "analyzer   NHA-503 simulator on %s\n", pty.SlavePath)
 
-	// 4. The agent, configured from the embedded default.
+	// 4. The agent, configured from the embedded default, with a simulated driver who
+	// follows the prompts.
 	cfg := config.Default()
 	cfg.Agent.DataDir = dir + "/agent"
 	cfg.MQTT.Broker = url
@@ -106,59 +108,54 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// At least two polls per procedure second, however fast the clock runs.
 		cfg.Devices[i].Poll = config.Duration{Duration: max(10*time.Millisecond, min(100*time.Millisecond, time.Duration(float64(time.Second)/(2**speed))))}
 	}
-	rt, err := newRuntime(ctx, cfg, log)
+	var lastPrompt string
+	driver := func(p procedure.Prompt) {
+		if p.Probe {
+			car.SetProbe(true)
+		}
+		switch {
+		case p.TargetRPM > 0:
+			car.SetTargetRPM(p.TargetRPM)
+		case p.Phase != "prepare" && p.Phase != "done":
+			car.SetTargetRPM(nanhuasim.IdleRPM)
+		}
+		if p.Text != lastPrompt {
+			fmt.Fprintf(stdout, "  prompt   [%s] %s\n", p.Phase, p.Text)
+			lastPrompt = p.Text
+		}
+	}
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{clock: clock, simulated: true, prompt: driver})
 	if err != nil {
 		return err
 	}
 	closers = append(closers, func() { rt.close() })
 	wg.Go(func() { _ = rt.run(ctx) })
-	analyzer, err := rt.device("analyzer")
-	if err != nil {
-		return err
-	}
 
-	// 5. The test, with a simulated driver who follows the prompts.
+	// 5. The test.
 	veh := contract.Vehicle{Plate: "苏A12345", PlateType: "02", VIN: "LSVAU2180N2123456", Fuel: "gasoline", GVWkg: 1800, RMkg: 1400, Catalyst: true}
 	fmt.Fprintf(stdout, "test       two-speed idle, %s (%s), clock ×%g\n", veh.Plate, veh.VIN, *speed)
-	var lastPrompt string
-	env := procedure.Env{
-		Clock: clock, Analyzer: analyzer, Params: config.DefaultParams(), Stage: cfg.Methods.Stage, Log: log,
-		Prompt: func(p procedure.Prompt) {
-			if p.Probe {
-				car.SetProbe(true)
-			}
-			switch {
-			case p.TargetRPM > 0:
-				car.SetTargetRPM(p.TargetRPM)
-			case p.Phase != "prepare" && p.Phase != "done":
-				car.SetTargetRPM(nanhuasim.IdleRPM)
-			}
-			if p.Text != lastPrompt {
-				fmt.Fprintf(stdout, "  prompt   [%s] %s\n", p.Phase, p.Text)
-				lastPrompt = p.Text
-			}
-		},
+	if _, err := rt.lane.Start(ctx, lane.Request{Method: *method, InspectionID: "DEMO" + time.Now().Format("20060102150405"), Vehicle: veh}); err != nil {
+		return err
 	}
-	body, err := procedure.RunTSI(ctx, env, procedure.TSIRequest{InspectionID: "DEMO" + time.Now().Format("20060102150405"), Vehicle: veh})
+	prog, err := rt.lane.Wait(ctx)
 	if err != nil {
 		return err
 	}
-	msg, err := rt.maker.Commit(ctx, contract.KindTest, body, true)
-	if err != nil {
-		return err
+	if prog.Err != "" {
+		return fmt.Errorf("demo: %s", prog.Err)
 	}
-	fmt.Fprintf(stdout, "stored     seq %d, id %s (outbox, synchronous=FULL)\n", msg.Seq, msg.ID)
+	fmt.Fprintf(stdout, "stored     seq %d, id %s (outbox, synchronous=FULL)\n", prog.RecordSeq, prog.RecordID)
 
 	// 6. Wait for the platform to store and acknowledge it, then print its copy.
 	var st platform.Stored
 	for {
-		st, err = plat.Record(ctx, msg.ID)
+		st, err = plat.Record(ctx, prog.RecordID)
 		if err == nil {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("demo: the platform did not receive record %s: %w", msg.ID, ctx.Err())
+			return fmt.Errorf("demo: the platform did not receive record %s: %w", prog.RecordID, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

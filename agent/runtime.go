@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"imagent/agent/contract"
+	"imagent/agent/lane"
+	"imagent/agent/procedure"
 	"imagent/agent/record"
 	"imagent/agent/station"
 	"imagent/agent/uplink"
@@ -27,11 +29,20 @@ type runtime struct {
 	maker   *record.Maker
 	uplink  *uplink.Uplink
 	devices []*station.Device
+	lane    *lane.Lane // nil when the lane has no analyzer
 	bootID  string
 }
 
-// newRuntime opens the outbox and builds (but does not start) the supervisors and uplink.
-func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (*runtime, error) {
+// runtimeOpts are what a demo or a test changes about a station's runtime.
+type runtimeOpts struct {
+	clock     procedure.Clock        // default: the wall clock
+	simulated bool                   // every test record is flagged simulated
+	prompt    func(procedure.Prompt) // also receives every prompt (a simulated driver)
+}
+
+// newRuntime opens the outbox and builds (but does not start) the supervisors, the lane
+// and the uplink.
+func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro runtimeOpts) (*runtime, error) {
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -75,7 +86,33 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (*run
 			rt.uplink.Kick()
 		},
 	}
+	if err := rt.newLane(ro); err != nil {
+		ob.Close()
+		return nil, err
+	}
 	return rt, nil
+}
+
+// newLane builds the lane's test runner around its analyzer, if it has one.
+func (rt *runtime) newLane(ro runtimeOpts) error {
+	analyzer, err := rt.device("analyzer")
+	if err != nil {
+		return nil // a lane without an analyzer runs no gasoline tests
+	}
+	params := config.DefaultParams()
+	if ro.clock == nil {
+		ro.clock = procedure.RealClock{}
+	}
+	rt.lane = lane.New(lane.Options{
+		Env: procedure.Env{Clock: ro.clock, Analyzer: analyzer, Params: params,
+			Stage: rt.cfg.Methods.Stage, Log: rt.log.With("part", "procedure")},
+		Runners:   map[string]lane.Runner{contract.MethodTSI: lane.TSI},
+		Commit:    rt.maker.Commit,
+		Simulated: ro.simulated,
+		Prompt:    ro.prompt,
+		Log:       rt.log.With("part", "lane"),
+	})
+	return nil
 }
 
 // run starts every supervisor and the uplink, and returns when ctx is done and all of

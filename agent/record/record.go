@@ -98,7 +98,7 @@ func MonoMS() int64 {
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
 		return 0
 	}
-	return ts.Sec*1000 + ts.Nsec/1e6
+	return int64(ts.Sec)*1000 + int64(ts.Nsec)/1e6 // 32-bit fields on armv7
 }
 
 // ClockQuality asks the kernel whether the wall clock is synchronised (adjtimex).

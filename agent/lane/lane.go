@@ -1,0 +1,230 @@
+// Package lane runs vehicle tests on one lane, one at a time: it starts a method for a
+// vehicle, publishes its progress (phase, countdown, prompt) to whoever watches (console,
+// CLI, LED board), commits the result as a record, and refuses to start while the lane is
+// locked (e.g. today's device self-checks have not passed).
+package lane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"imagent/agent/contract"
+	"imagent/agent/procedure"
+	"imagent/buffer"
+)
+
+// Request starts a test.
+type Request struct {
+	Method       string // contract.Method*
+	InspectionID string
+	Vehicle      contract.Vehicle
+}
+
+// Progress is what a watcher sees of the running (or last) test.
+type Progress struct {
+	RunID     int64
+	Method    string
+	Running   bool
+	Phase     string
+	Prompt    string
+	TargetRPM float64
+	Remaining int // seconds left in the phase, when counting down
+	Started   time.Time
+	// Set when the test has ended:
+	Verdict     string
+	AbortReason string
+	RecordID    string
+	RecordSeq   int64
+	Err         string
+}
+
+// Runner runs one method; procedure.RunTSI wrapped is the first.
+type Runner func(ctx context.Context, env procedure.Env, req Request) (*contract.TestBody, error)
+
+// Committer stores a record durably (record.Maker.Commit).
+type Committer func(ctx context.Context, kind string, body any, simulated bool) (buffer.Msg, error)
+
+// Lock says whether the lane may start a test, and if not, why.
+type Lock func(ctx context.Context) (locked bool, reason string)
+
+// Options wire a lane.
+type Options struct {
+	Env       procedure.Env // Clock, Analyzer, Params, Stage, Log; Prompt is set by the lane
+	Runners   map[string]Runner
+	Commit    Committer
+	Lock      Lock                   // nil: never locked
+	Simulated bool                   // records are flagged simulated (simulators or a sped-up clock)
+	Prompt    func(procedure.Prompt) // also receives every prompt (e.g. the demo's simulated driver)
+	Log       *slog.Logger
+}
+
+// Lane runs one test at a time.
+type Lane struct {
+	o Options
+
+	mu     sync.Mutex
+	cur    Progress
+	cancel context.CancelFunc
+	done   chan struct{}
+	subs   map[chan Progress]struct{}
+	nextID int64
+}
+
+// Errors of Start.
+var (
+	ErrBusy          = errors.New("lane: a test is already running")
+	ErrLocked        = errors.New("lane: locked")
+	ErrUnknownMethod = errors.New("lane: unknown method")
+)
+
+// New returns a lane; nothing runs until Start.
+func New(o Options) *Lane {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Lane{o: o, subs: map[chan Progress]struct{}{}}
+}
+
+// Methods lists the methods this lane can run.
+func (l *Lane) Methods() []string {
+	var m []string
+	for k := range l.o.Runners {
+		m = append(m, k)
+	}
+	return m
+}
+
+// Progress returns the running or last test's progress.
+func (l *Lane) Progress() Progress {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur
+}
+
+// Subscribe returns a channel of progress updates (slow readers miss intermediate ones).
+func (l *Lane) Subscribe() (<-chan Progress, func()) {
+	ch := make(chan Progress, 8)
+	l.mu.Lock()
+	l.subs[ch] = struct{}{}
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		delete(l.subs, ch)
+		l.mu.Unlock()
+	}
+}
+
+func (l *Lane) publish(f func(p *Progress)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f(&l.cur)
+	for ch := range l.subs {
+		select {
+		case ch <- l.cur:
+		default:
+		}
+	}
+}
+
+// Start begins a test in the background; ctx bounds its whole run (the agent's lifetime,
+// not a request's). It fails at once if a test is running, the lane is locked or the
+// method is unknown.
+func (l *Lane) Start(ctx context.Context, req Request) (int64, error) {
+	run, ok := l.o.Runners[req.Method]
+	if !ok {
+		return 0, fmt.Errorf("%w %q", ErrUnknownMethod, req.Method)
+	}
+	if l.o.Lock != nil {
+		if locked, why := l.o.Lock(ctx); locked {
+			return 0, fmt.Errorf("%w: %s", ErrLocked, why)
+		}
+	}
+	l.mu.Lock()
+	if l.cur.Running {
+		l.mu.Unlock()
+		return 0, ErrBusy
+	}
+	l.nextID++
+	id := l.nextID
+	rctx, cancel := context.WithCancel(ctx)
+	l.cancel = cancel
+	l.done = make(chan struct{})
+	done := l.done
+	l.mu.Unlock()
+	l.publish(func(p *Progress) {
+		*p = Progress{RunID: id, Method: req.Method, Running: true, Started: time.Now()}
+	})
+	go func() {
+		defer close(done)
+		defer cancel()
+		l.run(rctx, ctx, run, req)
+	}()
+	return id, nil
+}
+
+// Cancel stops the running test (it is recorded as aborted by the operator) and waits
+// for its record to be committed.
+func (l *Lane) Cancel() {
+	l.mu.Lock()
+	cancel, done := l.cancel, l.done
+	l.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// Wait blocks until the current test (if any) has ended and returns its progress.
+func (l *Lane) Wait(ctx context.Context) (Progress, error) {
+	l.mu.Lock()
+	done := l.done
+	l.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return Progress{}, ctx.Err()
+		}
+	}
+	return l.Progress(), nil
+}
+
+func (l *Lane) run(rctx, agentCtx context.Context, run Runner, req Request) {
+	env := l.o.Env
+	env.Prompt = func(p procedure.Prompt) {
+		l.publish(func(g *Progress) {
+			g.Phase, g.Prompt, g.TargetRPM, g.Remaining = p.Phase, p.Text, p.TargetRPM, p.Remaining
+		})
+		if l.o.Prompt != nil {
+			l.o.Prompt(p)
+		}
+	}
+	body, err := run(rctx, env, req)
+	if err != nil {
+		l.o.Log.Error("test could not be judged", "method", req.Method, "err", err)
+		l.publish(func(g *Progress) { g.Running = false; g.Err = err.Error() })
+		return
+	}
+	simulated := l.o.Simulated || body.ClockScale != 0
+	// The record is committed even when the test was cancelled: an aborted test is a record.
+	msg, err := l.o.Commit(context.WithoutCancel(agentCtx), contract.KindTest, body, simulated)
+	if err != nil {
+		l.o.Log.Error("test record not stored", "method", req.Method, "err", err)
+		l.publish(func(g *Progress) { g.Running = false; g.Err = "not stored: " + err.Error() })
+		return
+	}
+	l.o.Log.Info("test finished", "method", req.Method, "verdict", body.Verdict, "abort", body.AbortReason, "record", msg.ID)
+	l.publish(func(g *Progress) {
+		g.Running = false
+		g.Verdict, g.AbortReason, g.RecordID, g.RecordSeq = body.Verdict, body.AbortReason, msg.ID, msg.Seq
+	})
+}
+
+// TSI adapts procedure.RunTSI to a Runner.
+func TSI(ctx context.Context, env procedure.Env, req Request) (*contract.TestBody, error) {
+	return procedure.RunTSI(ctx, env, procedure.TSIRequest{InspectionID: req.InspectionID, Vehicle: req.Vehicle})
+}
