@@ -12,6 +12,10 @@ import (
 	"imagent/agent/station"
 	"imagent/config"
 	"imagent/drivers"
+	"imagent/drivers/dyno/nhc03"
+	"imagent/drivers/dyno/nhc03/nhc03sim"
+	"imagent/drivers/dyno/xincheng"
+	"imagent/drivers/dyno/xincheng/xinchengsim"
 	"imagent/drivers/flow/flv1000"
 	"imagent/drivers/flow/flv1000/flv1000sim"
 	"imagent/drivers/flow/nhf1"
@@ -32,6 +36,10 @@ import (
 	"imagent/drivers/opacity/mqw510x/mqw510xsim"
 	"imagent/drivers/opacity/nht"
 	"imagent/drivers/opacity/nht/nhtsim"
+	"imagent/drivers/tacho/nt"
+	"imagent/drivers/tacho/nt/ntsim"
+	"imagent/drivers/tacho/rpm5300"
+	"imagent/drivers/tacho/rpm5300/rpm5300sim"
 	"imagent/drivers/weather/dwsp"
 	"imagent/drivers/weather/dwsp/dwspsim"
 	"imagent/drivers/weather/xce100"
@@ -105,6 +113,47 @@ func protocols() []protocol {
 			},
 			sim: func(seed uint64, clock func() time.Time) serveFunc {
 				return aksim.New(aksim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "dyno/xincheng", role: "dyno", mode: mode(38400, 8, serial.NoParity), streams: true,
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return xincheng.New(rw, xincheng.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return xinchengsim.New(xinchengsim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "dyno/nhc03", role: "dyno", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return nhc03.New(rw, nhc03.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return nhc03sim.New(nhc03sim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "tacho/nt", role: "tachometer", mode: mode(19200, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				o := nt.DefaultOpts
+				if err := withModel(d, nt.ParseModel, &o.Model); err != nil {
+					return nil, err
+				}
+				return nt.New(rw, o)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return ntsim.New(ntsim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "tacho/rpm5300", role: "tachometer", mode: mode(9600, 8, serial.NoParity), streams: true,
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return rpm5300.New(rw, rpm5300.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return rpm5300sim.New(rpm5300sim.Options{Clock: clock, Seed: seed}).Serve
 			}},
 		{name: "weather/xce100", role: "weather", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) { return newXCE(rw, d, xce100.XCE100) },
