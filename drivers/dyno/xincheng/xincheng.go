@@ -115,7 +115,7 @@ func (d *Dev) Stats() Stats {
 
 // fill reads what arrives within wait into the scanner. Callers hold d.mu.
 func (d *Dev) fill(ctx context.Context, wait time.Duration) (int, error) {
-	n, err := readSome(ctx, d.rw, d.sc.Space(), wait)
+	n, err := drivers.ReadSome(ctx, d.rw, d.sc.Space(), wait)
 	d.sc.Commit(n)
 	d.stats.bytesIn.Store(d.sc.BytesIn)
 	return n, err
@@ -175,7 +175,7 @@ func (d *Dev) Read(ctx context.Context) (drivers.Reading, error) {
 	for !found {
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return drivers.Reading{}, errNoFrame("read", d.sc.Discarded > garbage || d.sc.Pending() > 0, d.o.Timeout)
+			return drivers.Reading{}, drivers.NoFrame("xincheng", "read", d.sc.Discarded > garbage || d.sc.Pending() > 0, d.o.Timeout)
 		}
 		_, err := d.fill(ctx, wait)
 		take()
@@ -289,7 +289,7 @@ func (d *Dev) await(ctx context.Context, what string, match func(Reply) bool) (f
 			if seen {
 				return f, fmt.Errorf("xincheng: %s: not confirmed by the stream within %v: %w", what, d.o.Timeout, drivers.ErrTimeout)
 			}
-			return f, errNoFrame(what, d.sc.Pending() > 0, d.o.Timeout)
+			return f, drivers.NoFrame("xincheng", what, d.sc.Pending() > 0, d.o.Timeout)
 		}
 		if _, err := d.fill(ctx, wait); err != nil {
 			return f, fmt.Errorf("xincheng: %s: %w", what, err)

@@ -86,7 +86,7 @@ func (d *Dev) Stats() Stats {
 }
 
 func (d *Dev) fill(ctx context.Context, wait time.Duration) (int, error) {
-	n, err := readSome(ctx, d.rw, d.sc.Space(), wait)
+	n, err := drivers.ReadSome(ctx, d.rw, d.sc.Space(), wait)
 	d.sc.Commit(n)
 	d.stats.bytesIn.Store(d.sc.BytesIn)
 	return n, err
@@ -124,7 +124,7 @@ func (d *Dev) Read(ctx context.Context) (drivers.Reading, error) {
 	for !found {
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return drivers.Reading{}, errNoFrame("read", d.sc.Discarded > garbage || d.sc.Pending() > 0, d.o.Timeout)
+			return drivers.Reading{}, drivers.NoFrame("rpm5300", "read", d.sc.Discarded > garbage || d.sc.Pending() > 0, d.o.Timeout)
 		}
 		_, err := d.fill(ctx, wait)
 		take()
