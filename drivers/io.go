@@ -119,6 +119,22 @@ func NoFrame(pkg, what string, garbage bool, timeout time.Duration) error {
 	return fmt.Errorf("%s: %s: no frame within %v: %w", pkg, what, timeout, ErrTimeout)
 }
 
+// Send starts a request/response exchange: it returns ctx's error if ctx is already done,
+// drains what the device sent before (Drain with quiet), then writes req. Errors are
+// prefixed with the step ("drain: ", "write: "); the driver adds its own context.
+func Send(ctx context.Context, rw io.ReadWriter, req []byte, quiet time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := Drain(ctx, rw, quiet); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	if _, err := rw.Write(req); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
 // Drain discards whatever the device has already sent, so a stale or garbage byte cannot
 // be taken as the start of the next reply. It reads until the line is quiet for quiet.
 func Drain(ctx context.Context, r io.Reader, quiet time.Duration) error {

@@ -123,3 +123,64 @@ func TestNoFrame(t *testing.T) {
 		t.Fatalf("silence: %v; want an acme: zero: ErrTimeout", err)
 	}
 }
+
+func TestSend(t *testing.T) {
+	p, port := ptyPair(t)
+	ctx := context.Background()
+	// The device sent something nobody asked for: Send must discard it before writing.
+	if _, err := p.Master.Write([]byte("stale")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := drivers.Send(ctx, port, []byte("req"), 30*time.Millisecond); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	buf := make([]byte, 16)
+	if n, err := drivers.ReadSome(ctx, port, buf, 30*time.Millisecond); n != 0 || err != nil {
+		t.Fatalf("after Send the port still holds %q (%v); want it drained", buf[:n], err)
+	}
+	var got []byte
+	for len(got) < 3 {
+		n, err := drivers.ReadSome(ctx, p.Master, buf, 2*time.Second)
+		if err != nil || n == 0 {
+			t.Fatalf("device read after %q: %d, %v", got, n, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != "req" {
+		t.Fatalf("device got %q, want %q", got, "req")
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := drivers.Send(cctx, port, []byte("no"), time.Millisecond); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send with ctx done = %v; want context.Canceled", err)
+	}
+	if n, _ := drivers.ReadSome(ctx, p.Master, buf, 30*time.Millisecond); n != 0 {
+		t.Fatalf("Send with ctx done wrote %q", buf[:n])
+	}
+}
+
+// brokenRW is a quiet line whose writes fail.
+type brokenRW struct{}
+
+var errWrite = errors.New("write failed")
+
+func (brokenRW) Read([]byte) (int, error)  { return 0, io.EOF }
+func (brokenRW) Write([]byte) (int, error) { return 0, errWrite }
+
+// quietBrokenRW is a silent line (reads return nothing at once) whose writes fail.
+type quietBrokenRW struct{ brokenRW }
+
+func (quietBrokenRW) Read([]byte) (int, error) { return 0, nil }
+
+func TestSendErrors(t *testing.T) {
+	err := drivers.Send(context.Background(), brokenRW{}, []byte("x"), time.Millisecond)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.HasPrefix(err.Error(), "drain: ") {
+		t.Fatalf("Send on a closed link = %v; want a drain: error wrapping io.ErrUnexpectedEOF", err)
+	}
+	err = drivers.Send(context.Background(), quietBrokenRW{}, []byte("x"), time.Millisecond)
+	if !errors.Is(err, errWrite) || !strings.HasPrefix(err.Error(), "write: ") {
+		t.Fatalf("Send with a failing write = %v; want a write: error wrapping it", err)
+	}
+}

@@ -293,15 +293,9 @@ func what(r Request) string {
 // transact drains stale input, writes r and fills reply; a first byte of NAK is
 // drivers.ErrNAK and the rest is then not read. d.mu is held.
 func (d *Dev) transact(ctx context.Context, r Request, reply []byte) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("nhc03: %s: %w", what(r), err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return fmt.Errorf("nhc03: %s: drain: %w", what(r), err)
-	}
 	req := EncodeRequest(r)
-	if _, err := d.rw.Write(req[:]); err != nil {
-		return fmt.Errorf("nhc03: %s: write: %w", what(r), err)
+	if err := drivers.Send(ctx, d.rw, req[:], d.o.Quiet); err != nil {
+		return fmt.Errorf("nhc03: %s: %w", what(r), err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	if _, err := drivers.ReadFull(ctx, d.rw, reply[:1], d.o.Timeout); err != nil {

@@ -196,14 +196,8 @@ func (d *Dev) transact(ctx context.Context, cmd byte, data []byte) ([]byte, erro
 	n := ReplyLen(cmd)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("flv1000: cmd %#02x: %w", cmd, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("flv1000: cmd %#02x: drain: %w", cmd, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return nil, fmt.Errorf("flv1000: cmd %#02x: write: %w", cmd, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	b := make([]byte, n)

@@ -227,14 +227,8 @@ func (d *Dev) transact(ctx context.Context, r modbus.Request) ([]byte, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("nhf1: reg %#04x: %w", r.Reg, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("nhf1: reg %#04x: drain: %w", r.Reg, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return nil, fmt.Errorf("nhf1: reg %#04x: write: %w", r.Reg, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	b := make([]byte, 0, 32)

@@ -257,14 +257,8 @@ func (d *Dev) simple(ctx context.Context, what string, cmd byte, data []byte) er
 // 0x1B drivers.ErrFailed. A first byte other than A5 is reported at once; the next
 // transaction's drain discards the rest. Callers hold d.mu.
 func (d *Dev) transact(ctx context.Context, what string, cmd byte, data []byte, want ...byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, EncodeFrame(ReqHead, d.o.Addr, cmd, data), d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("fasm: %s: %w", what, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("fasm: %s: drain: %w", what, err)
-	}
-	if _, err := d.rw.Write(EncodeFrame(ReqHead, d.o.Addr, cmd, data)); err != nil {
-		return nil, fmt.Errorf("fasm: %s: write: %w", what, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	b := make([]byte, HeaderLen, DataLen)

@@ -385,14 +385,8 @@ func (d *Dev) transact(ctx context.Context, what string, cmd byte, data []byte) 
 // the frame, whose checksum the caller's decoder checks. A bad first byte is reported at
 // once; the next exchange's drain discards what follows. Callers hold d.mu.
 func (d *Dev) exchange(ctx context.Context, what string, req []byte, cmd byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("mingquan: %s: %w", what, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("mingquan: %s: drain: %w", what, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return nil, fmt.Errorf("mingquan: %s: write: %w", what, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	head := make([]byte, 3, 32)

@@ -332,14 +332,8 @@ func (d *Dev) transact(ctx context.Context, c Cmd, reply []byte, ack bool) error
 // exchange is transact with any request bytes (the data phase of a two-phase write, a
 // single-frame write); what names the operation in errors. Callers hold d.mu.
 func (d *Dev) exchange(ctx context.Context, what fmt.Stringer, req, reply []byte, ack bool) error {
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return fmt.Errorf("nanhua: %v: %w", what, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return fmt.Errorf("nanhua: %v: drain: %w", what, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return fmt.Errorf("nanhua: %v: write: %w", what, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	if _, err := drivers.ReadFull(ctx, d.rw, reply[:1], d.o.Timeout); err != nil {

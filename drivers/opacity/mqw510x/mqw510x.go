@@ -309,14 +309,8 @@ func (d *Dev) transact(ctx context.Context, req []byte) ([]byte, error) {
 	cmd := req[1]
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("mqw510x: cmd %#02x: %w", cmd, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("mqw510x: cmd %#02x: drain: %w", cmd, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return nil, fmt.Errorf("mqw510x: cmd %#02x: write: %w", cmd, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	var head [3]byte

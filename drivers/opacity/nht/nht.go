@@ -230,14 +230,8 @@ func (d *Dev) simple(ctx context.Context, cmd byte, data ...byte) error {
 func (d *Dev) transact(ctx context.Context, cmd byte, data []byte, n int) ([]byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, Request(cmd, data...), d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("nht: cmd %#02x: %w", cmd, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("nht: cmd %#02x: drain: %w", cmd, err)
-	}
-	if _, err := d.rw.Write(Request(cmd, data...)); err != nil {
-		return nil, fmt.Errorf("nht: cmd %#02x: write: %w", cmd, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	b := make([]byte, n)

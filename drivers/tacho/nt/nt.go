@@ -255,18 +255,12 @@ var errRefused = errors.New("refused")
 func (d *Dev) transact(ctx context.Context, addr [2]byte, cmd uint16, data []byte, fix func([]byte)) (Frame, []byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return Frame{}, nil, fmt.Errorf("nt: %04x: %w", cmd, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return Frame{}, nil, fmt.Errorf("nt: %04x: drain: %w", cmd, err)
-	}
 	req := Encode(Frame{Addr: addr, Kind: KindRequest, Cmd: cmd, Data: data})
 	if fix != nil {
 		fix(req)
 	}
-	if _, err := d.rw.Write(req); err != nil {
-		return Frame{}, nil, fmt.Errorf("nt: %04x: write: %w", cmd, err)
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
+		return Frame{}, nil, fmt.Errorf("nt: %04x: %w", cmd, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	buf := make([]byte, HeaderLen, MaxLen)
