@@ -2,7 +2,6 @@ package nhc03_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math"
 	"testing"
@@ -176,44 +175,21 @@ func TestSerialNoise(t *testing.T) {
 	sim.Roller().SetThrottle(0.3)
 	d := startSim(t, sim, nhc03.Opts{Timeout: 150 * time.Millisecond})
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode nhc03sim.Mode
-		want []error
-	}{
-		{nhc03sim.Garbage, []error{drivers.ErrChecksum, drivers.ErrFrame}},
-		{nhc03sim.BadChecksum, []error{drivers.ErrChecksum}},
-		{nhc03sim.Truncated, []error{drivers.ErrTimeout}},
-		{nhc03sim.NAKAll, []error{drivers.ErrNAK}},
-		{nhc03sim.Silent, []error{drivers.ErrTimeout}},
-	} {
-		sim.SetMode(tc.mode)
-		for range 3 {
-			r, err := d.Read(ctx)
-			if !slicesHas(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want one of %v", tc.mode, err, tc.want)
+	drivertest.Noise[nhc03sim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: nhc03sim.Normal, Reads: 3,
+		Cases: []drivertest.NoiseCase[nhc03sim.Mode]{
+			{Mode: nhc03sim.Garbage, Want: drivers.ErrChecksum, Or: drivers.ErrFrame},
+			{Mode: nhc03sim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: nhc03sim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: nhc03sim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: nhc03sim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode nhc03sim.Mode, r drivers.Reading) {
+			if r.Values[drivers.SpeedKmh] <= 0 {
+				t.Errorf("after mode %v: speed %v with the throttle open", mode, r.Values[drivers.SpeedKmh])
 			}
-			if r.Values != nil {
-				t.Errorf("mode %v: Read returned values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(nhc03sim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v, Normal: %v", tc.mode, err)
-		}
-		if r.Values[drivers.SpeedKmh] <= 0 {
-			t.Errorf("after mode %v: speed %v with the throttle open", tc.mode, r.Values[drivers.SpeedKmh])
-		}
-	}
-}
-
-func slicesHas(err error, targets []error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
+		},
+	}.Run(t, ctx)
 }
 
 // TestSimSession: the lane's steps against the simulator over a pty: lift down (it

@@ -2,7 +2,6 @@ package flv1000_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math"
 	"sync"
@@ -164,34 +163,20 @@ func TestSerialNoise(t *testing.T) {
 	o.Timeout = 400 * time.Millisecond
 	d := startSim(t, sim, o)
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode flv1000sim.Mode
-		want error
-	}{
-		{flv1000sim.Garbage, drivers.ErrFrame},
-		{flv1000sim.BadChecksum, drivers.ErrChecksum},
-		{flv1000sim.Truncated, drivers.ErrTimeout},
-		{flv1000sim.NAKAll, drivers.ErrNAK},
-		{flv1000sim.Silent, drivers.ErrTimeout},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(flv1000sim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v: %v", tc.mode, err)
-		}
-		drivertest.Near(t, "O2", r.Values[drivers.O2DilPct], 20.9, 1e-9)
-		drivertest.Near(t, "flow", r.Values[drivers.FlowLps], 120, 1.3)
-	}
+	drivertest.Noise[flv1000sim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: flv1000sim.Normal,
+		Cases: []drivertest.NoiseCase[flv1000sim.Mode]{
+			{Mode: flv1000sim.Garbage, Want: drivers.ErrFrame},
+			{Mode: flv1000sim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: flv1000sim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: flv1000sim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: flv1000sim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode flv1000sim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "O2", r.Values[drivers.O2DilPct], 20.9, 1e-9)
+			drivertest.Near(t, "flow", r.Values[drivers.FlowLps], 120, 1.3)
+		},
+	}.Run(t, ctx)
 }
 
 type clock struct {

@@ -2,7 +2,6 @@ package nhf1_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math"
 	"strings"
@@ -178,35 +177,21 @@ func TestSerialNoise(t *testing.T) {
 	o.Timeout = 400 * time.Millisecond
 	d := startSim(t, sim, o)
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode nhf1sim.Mode
-		want error
-	}{
-		{nhf1sim.Garbage, drivers.ErrFrame},
-		{nhf1sim.BadChecksum, drivers.ErrChecksum},
-		{nhf1sim.Truncated, drivers.ErrTimeout},
-		{nhf1sim.NAKAll, drivers.ErrNAK},
-		{nhf1sim.Busy, drivers.ErrBusy},
-		{nhf1sim.Silent, drivers.ErrTimeout},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(nhf1sim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v: %v", tc.mode, err)
-		}
-		drivertest.Near(t, "O2", r.Values[drivers.O2DilPct], 20.9, 1e-9)
-		drivertest.Near(t, "flow", r.Values[drivers.FlowLps], 120, 1.6)
-	}
+	drivertest.Noise[nhf1sim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: nhf1sim.Normal,
+		Cases: []drivertest.NoiseCase[nhf1sim.Mode]{
+			{Mode: nhf1sim.Garbage, Want: drivers.ErrFrame},
+			{Mode: nhf1sim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: nhf1sim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: nhf1sim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: nhf1sim.Busy, Want: drivers.ErrBusy},
+			{Mode: nhf1sim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode nhf1sim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "O2", r.Values[drivers.O2DilPct], 20.9, 1e-9)
+			drivertest.Near(t, "flow", r.Values[drivers.FlowLps], 120, 1.6)
+		},
+	}.Run(t, ctx)
 	sim.SetMode(nhf1sim.Refuse)
 	drivertest.WantErr(t, "nhf1", d.Zero(ctx), drivers.ErrFailed)
 }

@@ -300,36 +300,22 @@ func TestSerialNoise(t *testing.T) {
 	if err := d.SetPump(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		mode nanhuasim.Mode
-		want error
-	}{
-		{nanhuasim.Garbage, drivers.ErrFrame},
-		{nanhuasim.BadChecksum, drivers.ErrChecksum},
-		{nanhuasim.Truncated, drivers.ErrTimeout},
-		{nanhuasim.NAKAll, drivers.ErrNAK},
-		{nanhuasim.Silent, drivers.ErrTimeout},
-		{nanhuasim.Garbage, drivers.ErrFrame},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
+	drivertest.Noise[nanhuasim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: nanhuasim.Normal,
+		Cases: []drivertest.NoiseCase[nanhuasim.Mode]{
+			{Mode: nanhuasim.Garbage, Want: drivers.ErrFrame},
+			{Mode: nanhuasim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: nanhuasim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: nanhuasim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: nanhuasim.Silent, Want: drivers.ErrTimeout},
+			{Mode: nanhuasim.Garbage, Want: drivers.ErrFrame},
+		},
+		Check: func(t *testing.T, mode nanhuasim.Mode, r drivers.Reading) {
+			if s := r.Values[drivers.COpct] + r.Values[drivers.CO2pct]; s < 14.5 || s > 15.5 {
+				t.Errorf("after mode %v: CO+CO2 = %v, want a car's 14.5..15.5", mode, s)
 			}
-			if r.Values != nil {
-				t.Errorf("mode %v: Read returned values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(nanhuasim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v, Normal: %v", tc.mode, err)
-		}
-		if s := r.Values[drivers.COpct] + r.Values[drivers.CO2pct]; s < 14.5 || s > 15.5 {
-			t.Errorf("after mode %v: CO+CO2 = %v, want a car's 14.5..15.5", tc.mode, s)
-		}
-	}
+		},
+	}.Run(t, ctx)
 }
 
 // TestSimSession walks through a lane's pre-test sequence against the simulator over a pty.

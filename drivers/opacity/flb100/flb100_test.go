@@ -178,35 +178,21 @@ func TestSerialNoise(t *testing.T) {
 	o.Timeout = 400 * time.Millisecond
 	d := startSim(t, sim, o)
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode flb100sim.Mode
-		want error
-	}{
-		{flb100sim.Garbage, drivers.ErrFrame},
-		{flb100sim.BadChecksum, drivers.ErrChecksum},
-		{flb100sim.Truncated, drivers.ErrTimeout},
-		{flb100sim.NAKAll, drivers.ErrNAK},
-		{flb100sim.Silent, drivers.ErrTimeout},
-		{flb100sim.Garbage, drivers.ErrFrame},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: Read returned values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(flb100sim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v, Normal: %v", tc.mode, err)
-		}
-		drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
-		drivertest.Near(t, "idle rpm", r.Values[drivers.RPM], 750, 1)
-	}
+	drivertest.Noise[flb100sim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: flb100sim.Normal,
+		Cases: []drivertest.NoiseCase[flb100sim.Mode]{
+			{Mode: flb100sim.Garbage, Want: drivers.ErrFrame},
+			{Mode: flb100sim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: flb100sim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: flb100sim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: flb100sim.Silent, Want: drivers.ErrTimeout},
+			{Mode: flb100sim.Garbage, Want: drivers.ErrFrame},
+		},
+		Check: func(t *testing.T, mode flb100sim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
+			drivertest.Near(t, "idle rpm", r.Values[drivers.RPM], 750, 1)
+		},
+	}.Run(t, ctx)
 	// A request the simulator cannot parse (bad checksum) gets no answer: a timeout.
 	sim.SetMode(flb100sim.Busy)
 	if _, err := d.Peaks(ctx); !errors.Is(err, drivers.ErrBusy) {

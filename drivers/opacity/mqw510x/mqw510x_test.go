@@ -214,34 +214,20 @@ func TestSerialNoise(t *testing.T) {
 			o.Timeout = 400 * time.Millisecond
 			d := startSim(t, sim, o)
 			ctx := ctxT(t)
-			for _, tc := range []struct {
-				mode mqw510xsim.Mode
-				want error
-			}{
-				{mqw510xsim.Garbage, drivers.ErrFrame},
-				{mqw510xsim.BadChecksum, drivers.ErrChecksum},
-				{mqw510xsim.Truncated, drivers.ErrTimeout},
-				{mqw510xsim.NAKAll, drivers.ErrNAK},
-				{mqw510xsim.Silent, drivers.ErrTimeout},
-			} {
-				sim.SetMode(tc.mode)
-				for range 2 {
-					r, err := d.Read(ctx)
-					if !errors.Is(err, tc.want) {
-						t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-					}
-					if r.Values != nil {
-						t.Errorf("mode %v: values with an error", tc.mode)
-					}
-				}
-				sim.SetMode(mqw510xsim.Normal)
-				r, err := d.Read(ctx)
-				if err != nil {
-					t.Fatalf("after mode %v: %v", tc.mode, err)
-				}
-				drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
-				drivertest.Near(t, "idle rpm", r.Values[drivers.RPM], 750, 1)
-			}
+			drivertest.Noise[mqw510xsim.Mode]{
+				Device: d, SetMode: sim.SetMode, Normal: mqw510xsim.Normal,
+				Cases: []drivertest.NoiseCase[mqw510xsim.Mode]{
+					{Mode: mqw510xsim.Garbage, Want: drivers.ErrFrame},
+					{Mode: mqw510xsim.BadChecksum, Want: drivers.ErrChecksum},
+					{Mode: mqw510xsim.Truncated, Want: drivers.ErrTimeout},
+					{Mode: mqw510xsim.NAKAll, Want: drivers.ErrNAK},
+					{Mode: mqw510xsim.Silent, Want: drivers.ErrTimeout},
+				},
+				Check: func(t *testing.T, mode mqw510xsim.Mode, r drivers.Reading) {
+					drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
+					drivertest.Near(t, "idle rpm", r.Values[drivers.RPM], 750, 1)
+				},
+			}.Run(t, ctx)
 		})
 	}
 }

@@ -2,7 +2,6 @@ package nht_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"sync"
 	"testing"
@@ -214,34 +213,20 @@ func TestSerialNoise(t *testing.T) {
 	o.Timeout = 400 * time.Millisecond
 	d := startSim(t, sim, o)
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode nhtsim.Mode
-		want error
-	}{
-		{nhtsim.Garbage, drivers.ErrFrame},
-		{nhtsim.BadChecksum, drivers.ErrChecksum},
-		{nhtsim.Truncated, drivers.ErrTimeout},
-		{nhtsim.NAKAll, drivers.ErrNAK},
-		{nhtsim.Silent, drivers.ErrTimeout},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(nhtsim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v: %v", tc.mode, err)
-		}
-		drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
-		drivertest.Near(t, "oil", r.Values[drivers.OilTempC], 85, 1)
-	}
+	drivertest.Noise[nhtsim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: nhtsim.Normal,
+		Cases: []drivertest.NoiseCase[nhtsim.Mode]{
+			{Mode: nhtsim.Garbage, Want: drivers.ErrFrame},
+			{Mode: nhtsim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: nhtsim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: nhtsim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: nhtsim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode nhtsim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
+			drivertest.Near(t, "oil", r.Values[drivers.OilTempC], 85, 1)
+		},
+	}.Run(t, ctx)
 }
 
 type clock struct {

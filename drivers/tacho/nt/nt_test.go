@@ -199,33 +199,19 @@ func TestSerialNoise(t *testing.T) {
 	sim := ntsim.New(ntsim.Options{Model: nt.FMP1, Seed: 3})
 	d := startSim(t, sim, nt.Opts{Model: nt.FMP1, Timeout: 150 * time.Millisecond})
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode ntsim.Mode
-		want error
-	}{
-		{ntsim.Garbage, drivers.ErrFrame},
-		{ntsim.BadChecksum, drivers.ErrChecksum},
-		{ntsim.Truncated, drivers.ErrTimeout},
-		{ntsim.ErrorReply, drivers.ErrNAK},
-		{ntsim.Silent, drivers.ErrTimeout},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: Read returned values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(ntsim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v, Normal: %v", tc.mode, err)
-		}
-		drivertest.Near(t, "rpm at idle", r.Values[drivers.RPM], ntsim.IdleRPM, 20)
-	}
+	drivertest.Noise[ntsim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: ntsim.Normal,
+		Cases: []drivertest.NoiseCase[ntsim.Mode]{
+			{Mode: ntsim.Garbage, Want: drivers.ErrFrame},
+			{Mode: ntsim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: ntsim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: ntsim.ErrorReply, Want: drivers.ErrNAK},
+			{Mode: ntsim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode ntsim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "rpm at idle", r.Values[drivers.RPM], ntsim.IdleRPM, 20)
+		},
+	}.Run(t, ctx)
 }
 
 // TestSimSession: rpm follows the engine, mode set, FMP-1 calibration with its busy time
