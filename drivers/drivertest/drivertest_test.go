@@ -417,3 +417,29 @@ func TestNearWantValuesWantErrFail(t *testing.T) {
 		})
 	}
 }
+
+func TestStartSimContext(t *testing.T) {
+	newPing := func(rw io.ReadWriter, greeting string) (ping, error) {
+		if greeting != "hello" {
+			return ping{}, fmt.Errorf("ping: options %q", greeting)
+		}
+		return ping{rw}, nil
+	}
+	if os.Getenv("DRIVERTEST_STARTSIM_CHILD") != "" {
+		StartSim(t, servePing, serial.Mode{BaudRate: 9600}, newPing, "bad")
+		return
+	}
+	dev := StartSim(t, servePing, serial.Mode{BaudRate: 9600}, newPing, "hello")
+	ctx := Context(t, 10*time.Second)
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 10*time.Second {
+		t.Fatalf("Context deadline %v, %v; want within 10 s", dl, ok)
+	}
+	if r, err := dev.Read(ctx); err != nil || r.Values[drivers.RPM] != 1 {
+		t.Fatalf("Read through StartSim = %+v, %v", r, err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStartSimContext$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "DRIVERTEST_STARTSIM_CHILD=1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), `drivertest: New: ping: options "bad"`) {
+		t.Fatalf("StartSim with a failing New: err %v, output:\n%s", err, out)
+	}
+}

@@ -152,20 +152,10 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 func startSim(t *testing.T, sim *nhc03sim.Sim, o nhc03.Opts) *nhc03.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := nhc03.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, nhc03.New, o)
 }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading),

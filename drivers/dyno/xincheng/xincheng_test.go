@@ -231,20 +231,10 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 func startSim(t *testing.T, sim *xinchengsim.Sim, o xincheng.Opts) *xincheng.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode38400)
-	d, err := xincheng.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode38400, xincheng.New, o)
 }
 
 // TestSerialNoise: each fault mode either fails Read with the right sentinel (never a

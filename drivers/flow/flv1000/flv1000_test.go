@@ -142,20 +142,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *flv1000sim.Sim, o flv1000.Opts) *flv1000.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := flv1000.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, flv1000.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := flv1000sim.New(flv1000sim.Options{Seed: 3})

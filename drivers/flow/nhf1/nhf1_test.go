@@ -156,20 +156,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *nhf1sim.Sim, o nhf1.Opts) *nhf1.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := nhf1.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, nhf1.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := nhf1sim.New(nhf1sim.Options{Seed: 9})

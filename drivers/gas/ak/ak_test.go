@@ -174,11 +174,7 @@ func start(t *testing.T, sim *aksim.Sim, o ak.Opts) *ak.Dev {
 	return d
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := aksim.New(aksim.Options{Seed: 5})

@@ -211,11 +211,7 @@ func start(t *testing.T, sim *mingquansim.Sim, o mingquan.Opts) *mingquan.Dev {
 	return d
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := mingquansim.New(mingquansim.Options{Seed: 3})

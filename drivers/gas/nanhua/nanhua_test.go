@@ -275,20 +275,10 @@ func TestConformance(t *testing.T) {
 
 // startSim runs sim behind a real pty and returns a Dev on the serial side.
 func startSim(t *testing.T, sim *nanhuasim.Sim, o nanhua.Opts) *nanhua.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := nanhua.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, nanhua.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading),
 // and the same Dev reads correctly once the line is clean again.

@@ -126,11 +126,7 @@ func start(t *testing.T, sim *nha506sim.Sim) *nha506.Dev {
 	return d
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := nha506sim.New(nha506sim.Options{Seed: 4})

@@ -155,20 +155,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *flb100sim.Sim, o flb100.Opts) *flb100.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := flb100.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, flb100.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 // TestSerialNoise: every fault mode gives an error, never a panic or a bogus reading, and
 // the same Dev reads correctly once the line is clean again.

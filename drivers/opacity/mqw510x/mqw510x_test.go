@@ -191,20 +191,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *mqw510xsim.Sim, o mqw510x.Opts) *mqw510x.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := mqw510x.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, mqw510x.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	for _, m := range []mqw510x.Model{mqw510x.MQW5101, mqw510x.MQW5102} {

@@ -177,20 +177,10 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 func startSim(t *testing.T, sim *ntsim.Sim, o nt.Opts) *nt.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode19200)
-	d, err := nt.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode19200, nt.New, o)
 }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading),

@@ -95,11 +95,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 // TestSerialNoise: each fault mode fails Read with the right sentinel (never a panic or
 // a bogus reading) or, for garbage between good frames, is skipped; the same Dev reads

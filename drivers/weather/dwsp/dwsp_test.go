@@ -164,20 +164,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *dwspsim.Sim, o dwsp.Opts) *dwsp.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := dwsp.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, dwsp.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading),
 // and the same Dev reads correctly once the line is clean again.
