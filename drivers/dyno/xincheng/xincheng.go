@@ -76,16 +76,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if o.Version.ReplyLen() == 0 {
 		return nil, fmt.Errorf("xincheng: unknown protocol version %d", int(o.Version))
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.CatchUp, DefaultOpts.CatchUp}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("xincheng: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.CatchUp, DefaultOpts.CatchUp),
+	); err != nil {
+		return nil, fmt.Errorf("xincheng: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

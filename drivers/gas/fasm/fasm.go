@@ -53,16 +53,12 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if o.Addr == 0 {
 		o.Addr = DefaultOpts.Addr
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}, {&o.OpTimeout, DefaultOpts.OpTimeout}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("fasm: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+		drivers.Dur(&o.OpTimeout, DefaultOpts.OpTimeout),
+	); err != nil {
+		return nil, fmt.Errorf("fasm: %w", err)
 	}
 	switch {
 	case o.CalNOScale == 0:

@@ -100,18 +100,14 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if _, _, ok := o.Fuel.ratios(); !ok {
 		return nil, fmt.Errorf("nanhua: unknown fuel %v", o.Fuel)
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet},
-		{&o.PollInterval, DefaultOpts.PollInterval}, {&o.OpTimeout, DefaultOpts.OpTimeout},
-		{&o.HCResidualTime, DefaultOpts.HCResidualTime}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nanhua: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+		drivers.Dur(&o.PollInterval, DefaultOpts.PollInterval),
+		drivers.Dur(&o.OpTimeout, DefaultOpts.OpTimeout),
+		drivers.Dur(&o.HCResidualTime, DefaultOpts.HCResidualTime),
+	); err != nil {
+		return nil, fmt.Errorf("nanhua: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

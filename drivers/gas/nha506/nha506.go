@@ -43,16 +43,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if rw == nil {
 		return nil, errors.New("nha506: nil port")
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nha506: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+	); err != nil {
+		return nil, fmt.Errorf("nha506: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

@@ -64,16 +64,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nht: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+	); err != nil {
+		return nil, fmt.Errorf("nht: %w", err)
 	}
 	if o.AccelMethod == 0 {
 		o.AccelMethod = DefaultOpts.AccelMethod

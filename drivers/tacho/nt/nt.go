@@ -101,16 +101,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	default:
 		return nil, fmt.Errorf("nt: unknown model %q", o.Model)
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nt: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+	); err != nil {
+		return nil, fmt.Errorf("nt: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

@@ -50,16 +50,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if rw == nil {
 		return nil, errors.New("rpm5300: nil port")
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.CatchUp, DefaultOpts.CatchUp}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("rpm5300: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.CatchUp, DefaultOpts.CatchUp),
+	); err != nil {
+		return nil, fmt.Errorf("rpm5300: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
