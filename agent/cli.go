@@ -22,7 +22,10 @@ commands:
   demo       simulated lane, in-process broker and reference platform; runs a test and prints the stored record
   sim        expose a device simulator on a pseudo-terminal (imagent sim nanhua)
   platform   run the reference platform receiver (--broker URL --db FILE)
-  config     validate a configuration file (imagent config validate FILE)
+  config     validate a configuration file (imagent config validate FILE), apply one (config apply FILE) or roll back (config rollback)
+  console    the technicians' web console: console passwd (make a password hash), console demo (a simulated lane with its console)
+  records    list, show and export stored records (records list|show|export)
+  check      run the daily device self-checks (check run)
   selftest   check this build on this box: SQLite, formulas, pseudo-terminals
   soak       produce records continuously and sync them (fault-injection tests)
   version    print the version
@@ -45,6 +48,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPlatform(ctx, rest, stdout, stderr)
 	case "config":
 		return cmdConfig(ctx, rest, stdout, stderr)
+	case "console":
+		return cmdConsole(ctx, rest, stdout, stderr)
+	case "records":
+		return cmdRecords(ctx, rest, stdout, stderr)
+	case "check":
+		return cmdCheck(ctx, rest, stdout, stderr)
 	case "selftest":
 		return cmdSelftest(ctx, rest, stdout, stderr)
 	case "soak":
