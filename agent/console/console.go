@@ -208,6 +208,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	close(s.ready)
+	if len(lns) == 0 {
+		return errors.Join(errs...)
+	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.live.run(ctx) })

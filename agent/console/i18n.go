@@ -220,6 +220,8 @@ var catalog = map[string][2]string{
 	"q.distance_m":      {"距离 (m)", "Distance (m)"},
 	"q.wind_ms":         {"风速 (m/s)", "Wind (m/s)"},
 	"q.t_s":             {"时间 (s)", "Time (s)"},
+	"q.lambda_min":      {"λ（下限）", "λ (lower limit)"},
+	"q.lambda_max":      {"λ（上限）", "λ (upper limit)"},
 
 	"cmd.zero":      {"调零", "Zero"},
 	"cmd.leak":      {"泄漏检查", "Leak check"},
@@ -394,6 +396,8 @@ var catalog = map[string][2]string{
 	"js.agoS":            {"%d 秒前", "%d s ago"},
 	"js.agoM":            {"%d 分钟前", "%d min ago"},
 	"js.never":           {"无数据", "no data"},
+	"js.none":            {"无", "none"},
+	"js.neverAck":        {"从未", "never"},
 	"js.running":         {"执行中…", "Running…"},
 	"js.done":            {"完成", "Done"},
 	"js.failed":          {"失败：", "Failed: "},

@@ -75,9 +75,6 @@ func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// Device commands, each behind a driver capability.
-var commandOrder = []string{"zero", "leak", "pump_on", "pump_off", "lift_up", "lift_down", "dyno_off"}
-
 // allowedCommands lists what may be run on d now: the driver must support it, the device
 // must be answering normally, and no test may be running on the lane.
 func (s *Server) allowedCommands(d *station.Device, sn station.Snapshot) []string {
