@@ -37,7 +37,7 @@ func TestPasswordHash(t *testing.T) {
 	if !errors.As(err, &errs) || len(errs.List) != 1 || errs.List[0].Line != line || errs.List[0].Key != "console.password_hash" {
 		t.Fatalf("bad hash in a file: %v", err)
 	}
-	src = string(DefaultTOML()) + "password_hash = \"" + good + "\"\nallow_loopback_without_password = true\n"
+	src = string(DefaultTOML()) + "password_hash = \"" + good + "\"\n"
 	c, err := Parse("c.toml", []byte(src), LoadOpts{})
 	if err != nil || c.Console.PasswordHash != good || !c.Console.AllowLoopbackWithoutPassword {
 		t.Fatalf("good hash: %v %+v", err, c)
