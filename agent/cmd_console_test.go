@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -253,5 +255,83 @@ func TestConsolePasswd(t *testing.T) {
 	go func() { w2.WriteString("short\n"); w2.Close() }()
 	if err := cmdConsolePasswd(nil, r2, &out, &errOut); err == nil {
 		t.Error("a short password was hashed")
+	}
+}
+
+// TestSerialProber: the default prober finds the NHA-503 simulator on a pty and reports
+// no answer from a port nobody talks on.
+func TestSerialProber(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pty, err := simport.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pty.Close()
+	sim := nanhuasim.New(nanhuasim.Options{Model: nanhua.NHA503})
+	sctx, scancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = sim.Serve(sctx, pty.Master); close(done) }()
+	defer func() { scancel(); <-done }()
+	p := serialProber{timeout: time.Second}
+	res, err := p.Probe(ctx, pty.SlavePath)
+	if err != nil || len(res) == 0 {
+		t.Fatalf("probe: %v %+v", err, res)
+	}
+	var found []string
+	for _, r := range res {
+		if r.Found {
+			found = append(found, r.Protocol)
+		}
+	}
+	if len(found) != 1 || found[0] != "gas/nanhua" || res[0].Values["o2_pct"] == 0 {
+		t.Fatalf("found %v in %+v", found, res)
+	}
+	quiet, err := simport.Open() // a port with nothing on the other end
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	res, err = p.Probe(ctx, quiet.SlavePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Found {
+			t.Errorf("%s found on a silent port", r.Protocol)
+		}
+	}
+	if _, err := p.Probe(ctx, "/dev/serial/by-id/no-such-port"); err == nil {
+		t.Error("probe of a missing port succeeded")
+	}
+}
+
+// TestConsolePortBusy: a console that cannot listen is logged and left out; the agent runs.
+func TestConsolePortBusy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log, _ := newLogger(io.Discard, "error")
+	lane, err := startSimLane(ctx, simLaneOpts{dir: t.TempDir(), listen: ln.Addr().String(), speed: 10, log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lane.close()
+	if a := lane.consoleAddr(ctx); a != "" {
+		t.Fatalf("console listening on %s, which is taken", a)
+	}
+	if err := waitReady(ctx, lane.runtime().devices[0], 20*time.Second); err != nil {
+		t.Fatalf("the agent does not run without its console: %v", err)
+	}
+	// The trusted socket still serves the CLI.
+	var st struct {
+		Station string `json:"station"`
+	}
+	if err := newAgentClient(filepath.Join(filepath.Dir(lane.cfgPath), "agent")).call(ctx, http.MethodGet, "/api/status", nil, &st); err != nil || st.Station != "DEMO01" {
+		t.Fatalf("socket: %v %+v", err, st)
 	}
 }

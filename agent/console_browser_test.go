@@ -123,6 +123,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := os.MkdirAll(art, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	old, _ := filepath.Glob(filepath.Join(art, "*.png"))
+	for _, f := range old {
+		_ = os.Remove(f) // the artifacts are this run's
+	}
 	t.Logf("screenshots: %s", art)
 
 	const password = "correct horse battery"

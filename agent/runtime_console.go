@@ -87,14 +87,12 @@ func (rt *runtime) newConsole(ctx context.Context, ro runtimeOpts) error {
 }
 
 // runConsole serves the console until ctx is done. A console that cannot listen is logged
-// and left out: it never takes the agent down.
+// (by Run, at once) and left out: it never takes the agent down.
 func (rt *runtime) runConsole(ctx context.Context, stop context.CancelFunc) {
 	rt.cons.mu.Lock()
 	rt.cons.stop = stop
 	rt.cons.mu.Unlock()
-	if err := rt.cons.server.Run(ctx); err != nil {
-		rt.log.Error("console", "err", err)
-	}
+	_ = rt.cons.server.Run(ctx)
 }
 
 func (rt *runtime) closeConsole() {

@@ -169,7 +169,8 @@ func (s *Server) Addr(ctx context.Context) net.Addr {
 	return s.addr
 }
 
-// Run serves the console until ctx is done. ctx is also the lifetime of what the console
+// Run serves the console until ctx is done. A listener that cannot be opened is logged at
+// once and left out; Run returns those errors when it ends. ctx is also the lifetime of what the console
 // starts (a test, a check): they outlive the request that started them.
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
@@ -183,7 +184,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.o.Listen != "" {
 		ln, err := net.Listen("tcp", s.o.Listen)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("console: listen %s: %w", s.o.Listen, err))
+			err = fmt.Errorf("console: listen %s: %w", s.o.Listen, err)
+			s.log.Error("console not served on TCP", "err", err)
+			errs = append(errs, err)
 		} else {
 			ln = limitListener(ln, maxConns)
 			lns = append(lns, struct {
@@ -199,6 +202,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.o.Socket != "" {
 		ln, err := listenSocket(s.o.Socket)
 		if err != nil {
+			s.log.Error("console not served on its socket", "err", err)
 			errs = append(errs, err)
 		} else {
 			lns = append(lns, struct {

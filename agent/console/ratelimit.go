@@ -13,8 +13,8 @@ import (
 const (
 	ipBurst      = 5
 	ipEvery      = 20 * time.Second // one more attempt per client every 20 s
-	globalBurst  = 20
-	globalEvery  = 3 * time.Second // 20 attempts a minute across all clients
+	globalBurst  = 10
+	globalEvery  = 6 * time.Second // 10 attempts a minute across all clients
 	maxIPBuckets = 4096
 )
 

@@ -380,6 +380,7 @@
     if (!form) return;
     const start = $("#test-start"), cancel = $("#test-cancel"), msg = $("#test-msg");
     const analyzer = $("#runner").dataset.analyzer;
+    let lastRun = 0;
     const show = (p) => {
       start.disabled = p.running;
       cancel.disabled = !p.running;
@@ -397,6 +398,12 @@
         res.append(document.createTextNode(" "), el("a", { href: "/record/" + encodeURIComponent(p.record_id), id: "t-record" }, t("js.openRecord")));
       } else if (!p.running && p.err) {
         res.append(el("span", { class: "bad" }, f("js.notStored", p.err)));
+      }
+      if (!p.running && p.run_id && p.run_id !== lastRun) {
+        // A finished test: the next vehicle gets a new inspection number.
+        lastRun = p.run_id;
+        const d = new Date(), z = (n) => String(n).padStart(2, "0");
+        form.inspection_id.value = "T" + d.getFullYear() + z(d.getMonth() + 1) + z(d.getDate()) + z(d.getHours()) + z(d.getMinutes()) + z(d.getSeconds());
       }
     };
     connect({
