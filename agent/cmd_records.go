@@ -184,13 +184,6 @@ func listRecords(ctx context.Context, w io.Writer, ob *buffer.Outbox, q buffer.Q
 	return nil
 }
 
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 // findRecord takes a record id, or a seq.
 func findRecord(ctx context.Context, ob *buffer.Outbox, key string) (buffer.Msg, error) {
 	if n, err := strconv.ParseInt(key, 10, 64); err == nil && n > 0 {

@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"go.bug.st/serial"
 
 	"imagent/agent/console"
 	"imagent/agent/record"
@@ -135,8 +132,8 @@ func checkRuntimeConfig(c *config.Config) error {
 	return errors.Join(errs...)
 }
 
-// serialProber is the default console.Prober: it opens the port with each protocol the
-// agent knows and does one Read with a short timeout.
+// serialProber is the console's Prober: probePort (cmd_devices.go) with one reading per
+// protocol, so a silent port answers within about a second per known protocol.
 type serialProber struct{ timeout time.Duration }
 
 func (p serialProber) Probe(ctx context.Context, path string) ([]console.ProbeResult, error) {
@@ -144,48 +141,22 @@ func (p serialProber) Probe(ctx context.Context, path string) ([]console.ProbeRe
 		return nil, fmt.Errorf("probe: %w", err)
 	}
 	var out []console.ProbeResult
-	for _, name := range protocolNames() {
-		if ctx.Err() != nil {
-			return out, ctx.Err()
+	for _, r := range probePort(ctx, path, 1, p.timeout) {
+		res := console.ProbeResult{Protocol: r.Protocol, Found: r.Answered > 0, Detail: r.Err}
+		if pr, ok := lookupProtocol(r.Protocol); ok {
+			res.Baud = pr.mode.BaudRate
 		}
-		out = append(out, p.try(ctx, path, name))
+		if res.Found {
+			res.Values = map[string]float64{}
+			for q, v := range r.Sample.Values {
+				res.Values[string(q)] = v
+			}
+			res.Raw = hex.EncodeToString(r.Sample.Raw)
+			res.Detail = formatValues(r.Sample.Values)
+		}
+		out = append(out, res)
 	}
-	return out, nil
-}
-
-func (p serialProber) try(ctx context.Context, path, name string) console.ProbeResult {
-	pr := protocols()[name]
-	res := console.ProbeResult{Protocol: name, Baud: pr.baud}
-	port, err := serial.Open(path, &serial.Mode{BaudRate: pr.baud, DataBits: pr.bits, Parity: pr.parity, StopBits: serial.OneStopBit})
-	if err != nil {
-		res.Detail = err.Error()
-		return res
-	}
-	defer port.Close()
-	dev, err := pr.newDev(port, config.Device{Name: "probe", Protocol: name, Port: path})
-	if err != nil {
-		res.Detail = err.Error()
-		return res
-	}
-	rctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	stop := context.AfterFunc(rctx, func() { port.Close() })
-	defer stop()
-	r, err := dev.Read(rctx)
-	if err != nil {
-		res.Detail = err.Error()
-		return res
-	}
-	res.Found, res.Raw = true, hex.EncodeToString(r.Raw)
-	res.Values = map[string]float64{}
-	var qs []string
-	for q, v := range r.Values {
-		res.Values[string(q)] = v
-		qs = append(qs, string(q))
-	}
-	sort.Strings(qs)
-	res.Detail = fmt.Sprintf("%s, %d values (%v)", name, len(qs), qs)
-	return res
+	return out, ctx.Err()
 }
 
 // Ports lists stable serial port names first, then the kernel's USB and ACM ttys.

@@ -240,7 +240,7 @@ func (s *Server) apiProbe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), 90*time.Second)
 	defer cancel()
 	res, err := s.o.Prober.Probe(ctx, req.Port)
 	if err != nil {
