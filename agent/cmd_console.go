@@ -111,6 +111,7 @@ func cmdConsoleDemo(ctx context.Context, args []string, stdout, stderr io.Writer
 	listen := fs.String("listen", "127.0.0.1:8080", "console address")
 	speed := fs.Float64("speed", 5, "run test procedures this many times faster than real time")
 	dirty := fs.Bool("dirty", false, "the simulated vehicle fails")
+	only := fs.Bool("analyzer-only", false, "simulate the analyzer only (default: also an opacimeter, a dyno, a tachometer and a weather station)")
 	level := fs.String("log", "warn", "log level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -124,7 +125,7 @@ func cmdConsoleDemo(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer cleanup()
-	lane, err := startSimLane(ctx, simLaneOpts{dir: dir, listen: *listen, speed: *speed, dirty: *dirty, log: log})
+	lane, err := startSimLane(ctx, simLaneOpts{dir: dir, listen: *listen, speed: *speed, dirty: *dirty, station: !*only, log: log})
 	if err != nil {
 		return err
 	}
@@ -148,6 +149,7 @@ type simLaneOpts struct {
 	leak          bool   // the simulated analyzer finds a leak
 	passwordHash  string // console.password_hash; "" allows loopback without password
 	allowLoopback bool
+	station       bool // also an opacimeter, a dyno, a tachometer and a weather station
 	log           *slog.Logger
 }
 
@@ -222,12 +224,51 @@ func startSimLane(ctx context.Context, o simLaneOpts) (l *simLane, err error) {
 	if o.passwordHash != "" {
 		text += "password_hash = " + strconv.Quote(o.passwordHash) + "\n"
 	}
+	if o.station {
+		more, err := l.startStationSims(ctx)
+		if err != nil {
+			return l, err
+		}
+		text += more
+	}
 	if err := os.WriteFile(l.cfgPath, []byte(text), 0o600); err != nil {
 		return l, err
 	}
 	first := make(chan error, 1)
 	l.wg.Go(func() { l.loop(ctx, first) })
 	return l, <-first
+}
+
+// stationSims are the rest of a lane's instruments, each on its protocol's simulator.
+var stationSims = []struct{ name, role, protocol, model string }{
+	{"opacimeter", "opacimeter", "opacity/mqw510x", "MQW-5101"},
+	{"dyno", "dyno", "dyno/xincheng", ""},
+	{"tachometer", "tachometer", "tacho/nt", "FMP-1"},
+	{"weather", "weather", "weather/xce100", ""},
+}
+
+// startStationSims starts the simulators of stationSims on ptys and returns their
+// [[device]] blocks.
+func (l *simLane) startStationSims(ctx context.Context) (string, error) {
+	var b strings.Builder
+	for i, d := range stationSims {
+		p, ok := lookupProtocol(d.protocol)
+		if !ok || p.sim == nil {
+			return "", fmt.Errorf("sim lane: no simulator for %s", d.protocol)
+		}
+		pty, err := simport.Open()
+		if err != nil {
+			return "", err
+		}
+		l.closers = append(l.closers, func() { pty.Close() })
+		serve := p.sim(simSpec{Model: d.model, Seed: uint64(i + 11), Clock: l.clock.Now})
+		l.wg.Go(func() { _ = serve(ctx, pty.Master) })
+		fmt.Fprintf(&b, "\n[[device]]\nname = %q\nrole = %q\nprotocol = %q\nport = %q\npoll = \"200ms\"\n", d.name, d.role, d.protocol, pty.SlavePath)
+		if d.model != "" {
+			fmt.Fprintf(&b, "model = %q\n", d.model)
+		}
+	}
+	return b.String(), nil
 }
 
 // loop runs the agent on the configuration file, again after each console restart.

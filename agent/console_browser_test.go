@@ -137,7 +137,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	log, _ := newLogger(os.Stderr, "error")
-	lane, err := startSimLane(ctx, simLaneOpts{dir: t.TempDir(), listen: "127.0.0.1:0", speed: 20, passwordHash: hash, log: log})
+	lane, err := startSimLane(ctx, simLaneOpts{dir: t.TempDir(), listen: "127.0.0.1:0", speed: 20, passwordHash: hash, station: true, log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,6 +271,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	lane.car.SetTargetRPM(nanhuasim.IdleRPM)
 	waitJS("live rpm back", `parseFloat(document.querySelector('article.dev dd[data-q="rpm"]').textContent) < 1200`, 20*time.Second)
 	waitJS("uplink", `document.querySelector('[data-s="connected"]').classList.contains("s-ok")`, 20*time.Second)
+	waitJS("whole lane", `document.querySelectorAll('article.dev [data-f="state"].s-ok').length === 5`, 20*time.Second)
 	shot(t, bctx, art, "02-overview")
 	pageDone("overview")
 
@@ -282,6 +283,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	waitJS("zero done", `document.querySelector('#cmd-result').className === "ok"`, 30*time.Second)
 	shot(t, bctx, art, "03-device")
 	pageDone("device")
+
+	// The dyno's page offers what its driver can do (lift, release the load), not what an
+	// analyzer can.
+	step("dyno page", chromedp.Navigate(base+"/device/dyno"), chromedp.WaitVisible(chromedp.CSS("#commands")))
+	waitJS("dyno commands", `(() => { const c = [...document.querySelectorAll('#commands button')].map(b => b.dataset.cmd).join(","); return c === "lift_up,lift_down,dyno_off"; })()`, 10*time.Second)
+	waitJS("dyno chart", `!!document.querySelector('#charts svg polyline')`, 20*time.Second)
+	shot(t, bctx, art, "03b-dyno")
+	pageDone("dyno")
 
 	// 4. Configuration: an invalid edit shows its line; a valid one is applied atomically,
 	// keeping the previous file.

@@ -86,8 +86,7 @@ type page struct {
 	Lane    string
 	Version string
 	CSRF    string
-	Free    bool // a password-free loopback session: no logout
-	Devices []string
+	Free    bool              // a password-free loopback session: no logout
 	Asset   map[string]string // static file → versioned URL
 	Path    string            // for the language switch
 	Data    any
@@ -109,9 +108,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	if sess := sessionOf(r); sess != nil {
 		p.CSRF, p.Free = sess.csrf, sess.loopback
-	}
-	for _, d := range s.o.Devices {
-		p.Devices = append(p.Devices, d.Spec().Name)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {

@@ -93,7 +93,7 @@
       const opens = $('[data-f="opens"]', box);
       if (opens) opens.textContent = v.opens;
       const st = $('[data-f="status"]', box);
-      if (st) st.textContent = (v.status || []).map((s) => t("status." + s)).join(" ");
+      if (st) st.textContent = (v.status || []).map((s) => t("status." + s)).join(" ") || "–";
     }
     for (const dl of $$('[data-device="' + CSS.escape(v.name) + '"] [data-f="values"]')) setValues(dl, v.values);
     if (page === "device" && $("#device") && $("#device").dataset.device === v.name) {
@@ -215,8 +215,9 @@
       },
       device: (v) => {
         showDevice(v);
+        if (v.name !== name) return;
         addFrame(v);
-        if (v.name !== name || !v.values) return;
+        if (!v.values) return;
         const at = Date.now() - v.age_ms;
         if (at - lastT >= 500) {
           lastT = at;
