@@ -402,7 +402,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil || total > pageBudget {
 		t.Errorf("embedded assets total %d bytes (budget %d): %v", total, pageBudget, err)
 	}
-	t.Logf("embedded console files (templates, CSS, JS): %d bytes", total)
+	t.Logf("embedded console assets (CSS, JS): %d bytes", total)
 }
 
 var shotName = regexp.MustCompile(`[^a-z0-9-]`)

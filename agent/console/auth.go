@@ -255,13 +255,9 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := token()
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	s.render(w, r, http.StatusOK, "login", map[string]any{
-		"CanLogin": a == accessPassword,
-		"Loopback": fromLoopback(r),
-		"Next":     safeNext(r.URL.Query().Get("next")),
-		"Token":    tok,
-		"Error":    r.URL.Query().Get("e"),
-	})
+	v := loginView{CanLogin: a == accessPassword, Loopback: fromLoopback(r), Next: safeNext(r.URL.Query().Get("next")),
+		Token: tok, Error: r.URL.Query().Get("e")}
+	s.render(w, r, http.StatusOK, "login", langOf(nil, r).T("login.title"), func(h *hw) { viewLogin(h, v) })
 }
 
 // login checks the password: rate limit first, then the double-submitted form token, then

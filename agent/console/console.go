@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -95,7 +94,6 @@ type Server struct {
 	hash      config.PasswordHash
 	log       *slog.Logger
 	now       func() time.Time
-	tmpl      map[string]*template.Template
 	static    http.Handler
 	assets    fs.FS
 	assetURLs map[string]string
@@ -141,9 +139,6 @@ func New(o Options) (*Server, error) {
 	var err error
 	if s.assets, err = fs.Sub(embedded, "assets"); err != nil {
 		return nil, fmt.Errorf("console: assets: %w", err)
-	}
-	if s.tmpl, err = parseTemplates(s.assets); err != nil {
-		return nil, err
 	}
 	if s.assetURLs, err = assetURLs(); err != nil {
 		return nil, err

@@ -451,25 +451,36 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("%s: the languages take different arguments: %q", k, v)
 		}
 	}
-	used := regexp.MustCompile(`(?:\.T|\.F|\bt|\bf) "?\(?"([a-z]+\.[A-Za-z_]+)"`)
+	goUsed := regexp.MustCompile(`\.(?:T|F|t|f)\("([a-z]+\.[A-Za-z_]+)"`)
 	jsUsed := regexp.MustCompile(`\b[tf]\("([a-z]+\.[A-Za-z_]+)"`)
-	err := fs.WalkDir(embedded, "assets", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, _ := embedded.ReadFile(p)
-		for _, re := range []*regexp.Regexp{used, jsUsed} {
-			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-				if _, ok := catalog[m[1]]; !ok {
-					t.Errorf("%s uses %q, which the catalog lacks", p, m[1])
-				}
+	check := func(name string, b []byte, re *regexp.Regexp) {
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			if _, ok := catalog[m[1]]; !ok {
+				t.Errorf("%s uses %q, which the catalog lacks", name, m[1])
 			}
 		}
-		return nil
-	})
+	}
+	files, _ := filepath.Glob("*.go")
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(f, b, goUsed)
+		n += len(goUsed.FindAll(b, -1))
+	}
+	if n < 100 {
+		t.Fatalf("found only %d uses of the catalog in the Go files: the pattern is broken", n)
+	}
+	js, err := embedded.ReadFile("assets/static/app.js")
 	if err != nil {
 		t.Fatal(err)
 	}
+	check("app.js", js, jsUsed)
 }
 
 // TestAssetsOffline: the assets fit the 300 KB budget and name nothing outside the box.

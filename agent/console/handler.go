@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -9,14 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"io/fs"
 	"net/http"
 	"path"
-	"slices"
+	"strconv"
 	"strings"
-	"time"
 )
 
 //go:embed assets
@@ -77,50 +74,6 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.apiError(w, r, http.StatusNotFound, "error.notfound")
 }
 
-// page is what every template gets.
-type page struct {
-	L       lang
-	Title   string
-	Nav     string
-	Station string
-	Lane    string
-	Version string
-	CSRF    string
-	Free    bool              // a password-free loopback session: no logout
-	Asset   map[string]string // static file → versioned URL
-	Path    string            // for the language switch
-	Data    any
-}
-
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	t := s.tmpl[name]
-	if t == nil {
-		http.Error(w, "no template "+name, http.StatusInternalServerError)
-		return
-	}
-	l := langOf(w, r)
-	p := page{L: l, Nav: name, Station: s.o.Station, Lane: s.o.LaneName, Version: s.o.Version, Asset: s.assetURLs, Data: data}
-	q := r.URL.Query()
-	q.Del("lang")
-	p.Path = r.URL.Path + "?"
-	if enc := q.Encode(); enc != "" {
-		p.Path += enc + "&"
-	}
-	if sess := sessionOf(r); sess != nil {
-		p.CSRF, p.Free = sess.csrf, sess.loopback
-	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
-		s.log.Error("console template", "page", name, "err", err)
-		http.Error(w, "template error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-}
-
 // apiError answers with a JSON error for the API and script calls, and with an error page
 // for a browser navigating.
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, status int, key string, args ...any) {
@@ -134,7 +87,7 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, status int, ke
 		}
 	}
 	if !strings.HasPrefix(r.URL.Path, "/api/") && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		s.render(w, r, status, "error", map[string]any{"Status": status, "Message": msg})
+		s.render(w, r, status, "error", strconv.Itoa(status), func(h *hw) { viewError(h, status, msg) })
 		return
 	}
 	writeJSON(w, status, map[string]any{"ok": false, "error": key, "message": msg})
@@ -163,40 +116,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return errors.New("console: request body: trailing data")
 	}
 	return nil
-}
-
-// Templates: each page is layout.html plus its own file.
-var pageNames = []string{"login", "error", "overview", "device", "test", "records", "record", "checks", "config"}
-
-func parseTemplates(assets fs.FS) (map[string]*template.Template, error) {
-	funcs := template.FuncMap{
-		"fmtv":   fmtValue,
-		"ago":    ago,
-		"agoOr":  agoOr,
-		"clock":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-		"hhmm":   func(t time.Time) string { return t.Local().Format("15:04") },
-		"sorted": sortedQuantities,
-		"add":    func(a, b int) int { return a + b },
-		"bytes":  humanBytes,
-		"deref":  func(b *bool) bool { return b != nil && *b },
-		"isnil":  func(b *bool) bool { return b == nil },
-		"has":    slices.Contains[[]string, string],
-		"list":   func(v ...string) []string { return v },
-		"ms":     func(ms int64) string { return time.UnixMilli(ms).Local().Format("15:04:05.000") },
-	}
-	base, err := template.New("layout").Funcs(funcs).ParseFS(assets, "templates/layout.html")
-	if err != nil {
-		return nil, fmt.Errorf("console: templates: %w", err)
-	}
-	out := map[string]*template.Template{}
-	for _, n := range pageNames {
-		t, err := template.Must(base.Clone()).ParseFS(assets, "templates/"+n+".html")
-		if err != nil {
-			return nil, fmt.Errorf("console: template %s: %w", n, err)
-		}
-		out[n] = t
-	}
-	return out, nil
 }
 
 // assetURLs maps each static file to a URL carrying its content hash, so browsers may

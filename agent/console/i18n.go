@@ -3,7 +3,6 @@ package console
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"net/http"
 	"strings"
 )
@@ -72,9 +71,10 @@ func (l lang) Other() string {
 	return langEN
 }
 
-// JS is the part of the catalog the script uses (keys starting with "js." and the names
-// of states, quantities, commands, phases and verdicts), as JSON for a data block.
-func (l lang) JS() template.JS {
+// JSON is the part of the catalog the script uses (keys starting with "js." and the names
+// of states, quantities, commands, phases and verdicts), as JSON for a data block. Marshal
+// escapes <, > and &, so it cannot end the block.
+func (l lang) JSON() string {
 	m := map[string]string{}
 	for k := range catalog {
 		for _, p := range []string{"js.", "state.", "q.", "cmd.", "phase.", "ph.", "verdict.", "sync.", "check.", "status."} {
@@ -84,7 +84,7 @@ func (l lang) JS() template.JS {
 		}
 	}
 	b, _ := json.Marshal(m)
-	return template.JS(b)
+	return string(b)
 }
 
 // catalog holds every UI text: {Simplified Chinese, English}.

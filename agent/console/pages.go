@@ -15,7 +15,6 @@ import (
 	"imagent/agent/lane"
 	"imagent/agent/station"
 	"imagent/buffer"
-	"imagent/config"
 	"imagent/drivers"
 )
 
@@ -29,12 +28,13 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Warn("console: today's checks", "err", err)
 	}
-	data := map[string]any{"Devices": devs, "Status": s.statusView(r.Context()), "Checks": checks,
-		"Now": now, "BootID": s.o.BootID}
+	v := overviewView{Devices: devs, Status: s.statusView(r.Context()), Checks: checks, Now: now, BootID: s.o.BootID,
+		Version: s.o.Version}
 	if s.o.Lane != nil {
-		data["Progress"] = progressOf(s.o.Lane.Progress(), langOf(nil, r))
+		p := progressOf(s.o.Lane.Progress(), langOf(nil, r))
+		v.Progress = &p
 	}
-	s.render(w, r, http.StatusOK, "overview", data)
+	s.render(w, r, http.StatusOK, "overview", langOf(nil, r).T("overview.title"), func(h *hw) { viewOverview(h, v) })
 }
 
 func (s *Server) pageDevice(w http.ResponseWriter, r *http.Request) {
@@ -46,8 +46,8 @@ func (s *Server) pageDevice(w http.ResponseWriter, r *http.Request) {
 	v := s.deviceView(d, s.now())
 	_, frames := s.live.history(v.Name)
 	slices.Reverse(frames)
-	s.render(w, r, http.StatusOK, "device", map[string]any{"Device": v, "Supported": s.live.capsOf(v.Name).list(),
-		"Frames": frames})
+	supported := s.live.capsOf(v.Name).list()
+	s.render(w, r, http.StatusOK, "device", v.Name, func(h *hw) { viewDevice(h, v, supported, frames) })
 }
 
 func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
@@ -187,21 +187,20 @@ func capsOfDriver(d drivers.Device) capabilities {
 }
 
 func (s *Server) pageTest(w http.ResponseWriter, r *http.Request) {
-	data := map[string]any{"HasLane": s.o.Lane != nil}
+	v := testView{HasLane: s.o.Lane != nil}
 	if s.o.Lane != nil {
-		methods := s.o.Lane.Methods()
-		slices.Sort(methods)
-		data["Methods"] = methods
-		data["Progress"] = progressOf(s.o.Lane.Progress(), langOf(nil, r))
-		data["InspectionID"] = "T" + s.now().Format("20060102150405")
+		v.Methods = s.o.Lane.Methods()
+		slices.Sort(v.Methods)
+		v.Progress = progressOf(s.o.Lane.Progress(), langOf(nil, r))
+		v.InspectionID = "T" + s.now().Format("20060102150405")
 		for _, d := range s.o.Devices {
 			if d.Spec().Role == "analyzer" {
-				data["Analyzer"] = d.Spec().Name
+				v.Analyzer = d.Spec().Name
 				break
 			}
 		}
 	}
-	s.render(w, r, http.StatusOK, "test", data)
+	s.render(w, r, http.StatusOK, "test", langOf(nil, r).T("test.title"), func(h *hw) { viewTest(h, v) })
 }
 
 type testRequest struct {
@@ -270,22 +269,22 @@ func (s *Server) apiTestCancel(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) pageChecks(w http.ResponseWriter, r *http.Request) {
 	checks, err := s.todayChecks(r.Context())
-	data := map[string]any{"Checks": checks}
+	v := checksView{Checks: checks}
 	if err != nil {
-		data["Error"] = err.Error()
+		v.Error = err.Error()
 	}
 	if s.o.Records != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		recent, _, err := s.o.Records.Search(ctx, buffer.Query{Kind: buffer.KindCheck, Limit: 20})
 		cancel()
 		if err == nil {
-			data["Recent"] = recent
+			v.Recent = recent
 		}
 	}
 	if s.o.Lane != nil {
-		data["Busy"] = s.o.Lane.Progress().Running
+		v.Busy = s.o.Lane.Progress().Running
 	}
-	s.render(w, r, http.StatusOK, "checks", data)
+	s.render(w, r, http.StatusOK, "checks", langOf(nil, r).T("checks.title"), func(h *hw) { viewChecks(h, v) })
 }
 
 func (s *Server) apiChecks(w http.ResponseWriter, r *http.Request) {
@@ -344,33 +343,30 @@ func checkMessage(l lang, res CheckResult) string {
 }
 
 func (s *Server) pageConfig(w http.ResponseWriter, r *http.Request) {
-	data := map[string]any{"Path": s.o.ConfigPath, "Protocols": s.o.Protocols, "Roles": config.Roles(),
-		"CanRestart": s.o.Restart != nil}
+	v := configView{Path: s.o.ConfigPath, Protocols: s.o.Protocols, CanRestart: s.o.Restart != nil}
 	if s.o.ConfigPath != "" {
 		b, err := os.ReadFile(s.o.ConfigPath)
 		if err != nil {
-			data["Error"] = err.Error()
+			v.Error = err.Error()
 		}
-		data["Text"] = string(b)
+		v.Text = string(b)
 		if fi, err := os.Stat(s.o.ConfigPath + ".prev"); err == nil {
-			data["Prev"] = fi.ModTime()
+			v.Prev = fi.ModTime()
 		}
 		if fi, err := os.Stat(s.o.ConfigPath); err == nil {
-			data["Modified"] = fi.ModTime()
+			v.Modified = fi.ModTime()
 		}
 		if c, err := s.currentConfig(); err == nil {
-			data["Config"] = c
-		} else {
-			data["ParseError"] = err.Error()
+			v.Config = c
 		}
 	}
 	if s.o.Prober != nil {
-		data["Ports"] = s.o.Prober.Ports()
+		v.Ports = s.o.Prober.Ports()
 	}
 	s.mu.Lock()
-	data["Applied"] = s.applied
+	v.Applied = s.applied
 	s.mu.Unlock()
-	s.render(w, r, http.StatusOK, "config", data)
+	s.render(w, r, http.StatusOK, "config", langOf(nil, r).T("config.title"), func(h *hw) { viewConfig(h, v) })
 }
 
 // queryOf reads the records search form.
@@ -408,36 +404,40 @@ func queryOf(r *http.Request) (buffer.Query, map[string]string, error) {
 
 func (s *Server) pageRecords(w http.ResponseWriter, r *http.Request) {
 	q, form, err := queryOf(r)
-	data := map[string]any{"Form": form, "Kinds": []string{"test", "check", "repair", "event"}}
+	l := langOf(nil, r)
+	v := recordsView{Form: form}
+	show := func(status int) {
+		s.render(w, r, status, "records", l.T("records.title"), func(h *hw) { viewRecords(h, v) })
+	}
 	if err != nil {
-		data["Error"] = langOf(nil, r).F("error.badinput", err.Error())
-		s.render(w, r, http.StatusBadRequest, "records", data)
+		v.Error = l.F("error.badinput", err.Error())
+		show(http.StatusBadRequest)
 		return
 	}
 	if s.o.Records == nil {
-		data["Error"] = "no outbox"
-		s.render(w, r, http.StatusOK, "records", data)
+		v.Error = "no outbox"
+		show(http.StatusOK)
 		return
 	}
 	q.Limit = 50
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	recs, next, err := s.o.Records.Search(ctx, q)
+	v.Records, v.Next, err = s.o.Records.Search(ctx, q)
 	if err != nil {
-		data["Error"] = err.Error()
+		v.Error = err.Error()
 	}
-	data["Records"], data["Next"] = recs, next
 	exp := r.URL.Query()
 	exp.Del("before")
 	exp.Del("lang")
-	data["ExportQuery"] = exp.Encode()
+	exp.Del("format")
+	v.ExportQuery = exp.Encode()
 	older := r.URL.Query()
-	older.Set("before", strconv.FormatInt(next, 10))
+	older.Set("before", strconv.FormatInt(v.Next, 10))
 	older.Del("lang")
-	data["OlderQuery"] = older.Encode()
+	v.OlderQuery = older.Encode()
 	newest := r.URL.Query()
 	newest.Del("before")
 	newest.Del("lang")
-	data["NewestQuery"] = newest.Encode()
-	s.render(w, r, http.StatusOK, "records", data)
+	v.NewestQuery = newest.Encode()
+	show(http.StatusOK)
 }

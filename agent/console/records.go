@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
+	"html"
 	"io"
 	"net/http"
 	"strconv"
@@ -48,35 +48,34 @@ func (s *Server) pageRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := langOf(nil, r)
-	data := map[string]any{"S": sum}
+	v := recordView{S: sum}
 	var env contract.Envelope
 	if err := json.Unmarshal(m.Payload, &env); err != nil {
-		data["DecodeError"] = err.Error()
+		v.DecodeError = err.Error()
 	} else {
-		data["Env"] = env
 		switch env.Kind {
 		case contract.KindTest:
 			var b contract.TestBody
 			if err := json.Unmarshal(env.Body, &b); err == nil {
-				data["Test"] = b
-				data["Charts"] = processCharts(l, b.Process)
+				v.Test = &b
+				v.Charts = processCharts(l, b.Process)
 			}
 		case contract.KindCheck:
 			var b contract.CheckBody
 			if err := json.Unmarshal(env.Body, &b); err == nil {
-				data["Check"] = b
+				v.Check = &b
 			}
 		case contract.KindEvent:
 			var b contract.EventBody
 			if err := json.Unmarshal(env.Body, &b); err == nil {
-				data["Event"] = b
+				v.Event = &b
 			}
 		}
 	}
 	if len(m.Payload) <= maxInlineEnvelope {
-		data["Raw"] = string(m.Payload)
+		v.Raw = string(m.Payload)
 	}
-	s.render(w, r, http.StatusOK, "record", data)
+	s.render(w, r, http.StatusOK, "record", l.F("record.title", strconv.FormatInt(sum.Seq, 10)), func(h *hw) { viewRecord(h, v) })
 }
 
 // exportRecord downloads one record: format=json is the envelope exactly as stored and
@@ -296,14 +295,14 @@ func WriteRecordCSV(w io.Writer, m buffer.Msg) error {
 
 // processCharts draws each process-data column against time as a small inline SVG, with
 // the phases marked, so a record's page needs no script to show its curves.
-func processCharts(l lang, p contract.Process) []template.HTML {
+func processCharts(l lang, p contract.Process) []string {
 	ti := -1
 	for i, c := range p.Columns {
 		if c == "t_s" {
 			ti = i
 		}
 	}
-	var out []template.HTML
+	var out []string
 	for ci, col := range p.Columns {
 		if ci == ti || len(p.Rows) == 0 {
 			continue
@@ -349,7 +348,7 @@ func phaseMarks(l lang, p contract.Process, ti int) []mark {
 }
 
 // svgChart draws one series. All text is escaped; numbers are formatted by us.
-func svgChart(title string, xs, ys []float64, marks []mark) template.HTML {
+func svgChart(title string, xs, ys []float64, marks []mark) string {
 	const w, h, left, right, top, bottom = 640.0, 150.0, 52.0, 8.0, 22.0, 20.0
 	if len(xs) == 0 {
 		return ""
@@ -370,18 +369,23 @@ func svgChart(title string, xs, ys []float64, marks []mark) template.HTML {
 	px := func(x float64) float64 { return left + (x-x0)/(x1-x0)*(w-left-right) }
 	py := func(y float64) float64 { return top + (y1-y)/(y1-y0)*(h-top-bottom) }
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s">`, w, h, template.HTMLEscapeString(title))
-	fmt.Fprintf(&b, `<text class="ct" x="%.0f" y="14">%s</text>`, left, template.HTMLEscapeString(title))
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s">`, w, h, html.EscapeString(title))
+	fmt.Fprintf(&b, `<text class="ct" x="%.0f" y="14">%s</text>`, left, html.EscapeString(title))
 	fmt.Fprintf(&b, `<rect class="cf" x="%.0f" y="%.0f" width="%.0f" height="%.0f"/>`, left, top, w-left-right, h-top-bottom)
 	for i, m := range marks {
 		x := px(m.x)
 		fmt.Fprintf(&b, `<line class="cm" x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f"/>`, x, top, x, h-bottom)
 		if i%2 == 0 || len(marks) < 8 {
-			fmt.Fprintf(&b, `<text class="cl" x="%.1f" y="%.0f">%s</text>`, x+2, top+10, template.HTMLEscapeString(m.label))
+			fmt.Fprintf(&b, `<text class="cl" x="%.1f" y="%.0f">%s</text>`, x+2, top+10, html.EscapeString(m.label))
 		}
 	}
-	fmt.Fprintf(&b, `<text class="ca" x="%.0f" y="%.0f" text-anchor="end">%s</text>`, left-4, top+8, fmtValue(y1-pad))
-	fmt.Fprintf(&b, `<text class="ca" x="%.0f" y="%.0f" text-anchor="end">%s</text>`, left-4, h-bottom, fmtValue(y0+pad))
+	// Enough decimals that the two labels differ when the values do.
+	dec := 0
+	for r := (y1 - y0) / 1.16; r > 0 && r < 10 && dec < 4; r *= 10 {
+		dec++
+	}
+	fmt.Fprintf(&b, `<text class="ca" x="%.0f" y="%.0f" text-anchor="end">%.*f</text>`, left-4, top+8, dec, y1-pad)
+	fmt.Fprintf(&b, `<text class="ca" x="%.0f" y="%.0f" text-anchor="end">%.*f</text>`, left-4, h-bottom, dec, y0+pad)
 	fmt.Fprintf(&b, `<text class="ca" x="%.0f" y="%.0f">%s s</text>`, left, h-4, fmtValue(x0))
 	fmt.Fprintf(&b, `<text class="ca" x="%.0f" y="%.0f" text-anchor="end">%s s</text>`, w-right, h-4, fmtValue(x1))
 	b.WriteString(`<polyline class="cp" points="`)
@@ -389,5 +393,5 @@ func svgChart(title string, xs, ys []float64, marks []mark) template.HTML {
 		fmt.Fprintf(&b, "%.1f,%.1f ", px(xs[i]), py(ys[i]))
 	}
 	b.WriteString(`"/></svg>`)
-	return template.HTML(b.String()) //nolint:gosec // built from escaped text and numbers only
+	return b.String()
 }
