@@ -524,12 +524,12 @@ func viewChecks(h *hw, v checksView) {
 // --- configuration ----------------------------------------------------------------------
 
 type configView struct {
-	Path, Text, Error  string
-	Modified, Prev     time.Time
-	CanRestart         bool
-	Applied            bool
-	Config             *config.Config
-	Protocols, Ports   []string
+	Path, Text, Error string
+	Modified, Prev    time.Time
+	CanRestart        bool
+	Applied           bool
+	Config            *config.Config
+	Protocols, Ports  []string
 }
 
 func viewConfig(h *hw, v configView) {
