@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -508,5 +509,45 @@ func TestAssetsOffline(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEscaping: text from records, configuration and devices is escaped on every page.
+func TestEscaping(t *testing.T) {
+	r := newRig(t, nanhuasim.Options{}, Options{})
+	evil := `"><script>alert(1)</script><img src=x onerror=alert(2)>`
+	body := contract.TestBody{Method: evil, InspectionID: evil, Verdict: evil, AbortReason: evil,
+		Vehicle: contract.Vehicle{Plate: evil, VIN: evil, Fuel: evil, PlateType: evil},
+		Phases: []contract.PhaseResult{{Name: evil, Judged: []contract.Judged{{Quantity: evil, Standard: evil, Clause: evil}}}},
+		Process: contract.Process{Columns: []string{"t_s", evil}, Phase: []string{evil, evil}, Rows: [][]float64{{0, 1}, {1, 2}}},
+		Devices: []contract.DeviceRef{{Name: evil, Protocol: evil}}}
+	m, err := r.maker.Commit(context.Background(), contract.KindTest, body, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.maker.Commit(context.Background(), contract.KindEvent, contract.EventBody{Event: evil, Detail: evil, Attrs: map[string]string{evil: evil}}, false); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(r.cfg)
+	if err := os.WriteFile(r.cfg, append(cfg, []byte("# </textarea>"+evil+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := r.session(t)
+	for _, p := range []string{"/records", "/records?plate=" + url.QueryEscape(`"><script>`), "/record/" + url.PathEscape(m.ID),
+		"/records?kind=event", "/config", "/?lang=en", "/records?plate=%22%3E%3Cb%3E"} {
+		w := request(r.h, "GET", p, local, nil, nil, sc)
+		b := w.Body.String()
+		if w.Code != http.StatusOK {
+			t.Errorf("%s: %d", p, w.Code)
+		}
+		for _, bad := range []string{"<script>alert", "<img src=x", `"><b>`, "</textarea><script", "<b>"} {
+			if strings.Contains(b, bad) {
+				t.Errorf("%s contains %q unescaped", p, bad)
+			}
+		}
+	}
+	w := request(r.h, "GET", "/record/"+url.PathEscape(m.ID), local, nil, nil, sc)
+	if !strings.Contains(w.Body.String(), "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("the record page does not show the plate, escaped")
 	}
 }
