@@ -518,7 +518,7 @@ func TestEscaping(t *testing.T) {
 	evil := `"><script>alert(1)</script><img src=x onerror=alert(2)>`
 	body := contract.TestBody{Method: evil, InspectionID: evil, Verdict: evil, AbortReason: evil,
 		Vehicle: contract.Vehicle{Plate: evil, VIN: evil, Fuel: evil, PlateType: evil},
-		Phases: []contract.PhaseResult{{Name: evil, Judged: []contract.Judged{{Quantity: evil, Standard: evil, Clause: evil}}}},
+		Phases:  []contract.PhaseResult{{Name: evil, Judged: []contract.Judged{{Quantity: evil, Standard: evil, Clause: evil}}}},
 		Process: contract.Process{Columns: []string{"t_s", evil}, Phase: []string{evil, evil}, Rows: [][]float64{{0, 1}, {1, 2}}},
 		Devices: []contract.DeviceRef{{Name: evil, Protocol: evil}}}
 	m, err := r.maker.Commit(context.Background(), contract.KindTest, body, false)
