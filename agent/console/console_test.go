@@ -181,6 +181,24 @@ func TestLeakCheck(t *testing.T) {
 			if !strings.Contains(page.Body.String(), want) || !strings.Contains(page.Body.String(), m.ID) {
 				t.Errorf("checks page lacks %q or the record", want)
 			}
+			// The overview's backlog counts it by kind (the stats are cached for a second).
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				var st struct {
+					Status statusView `json:"status"`
+				}
+				w := request(r.h, "GET", "/api/status", local, nil, nil, cookieOf(t, r))
+				if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+					t.Fatal(err)
+				}
+				if st.Status.ByKind["check"] == 1 && st.Status.Pending == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("status after one check record: %+v", st.Status)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			// The same check from the device page's command runs as a self-check too.
 			if code := r.post(t, "/api/device/analyzer/command", `{"command":"leak"}`, "application/json", &res); code != http.StatusOK || res.Result.RecordID == "" {
 				t.Fatalf("leak command: %d %+v", code, res)

@@ -77,7 +77,7 @@ func (l lang) Other() string {
 func (l lang) JSON() string {
 	m := map[string]string{}
 	for k := range catalog {
-		for _, p := range []string{"js.", "state.", "q.", "cmd.", "phase.", "ph.", "verdict.", "sync.", "check.", "status."} {
+		for _, p := range []string{"js.", "state.", "q.", "cmd.", "phase.", "ph.", "kind.", "verdict.", "sync.", "check.", "status."} {
 			if strings.HasPrefix(k, p) {
 				m[k] = l.T(k)
 			}
@@ -165,6 +165,7 @@ var catalog = map[string][2]string{
 	"up.pending":       {"待发送", "Pending"},
 	"up.sent":          {"已发送待确认", "Sent, awaiting ack"},
 	"up.rejected":      {"平台拒收", "Rejected"},
+	"up.bykind":        {"未确认（按类型）", "Un-acked by kind"},
 	"up.oldest":        {"最早未确认记录", "Oldest un-acked"},
 	"up.diskbytes":     {"缓存文件大小", "Outbox size on disk"},
 	"clock.ntp":        {"已同步（NTP）", "synchronised (NTP)"},

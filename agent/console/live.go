@@ -215,23 +215,25 @@ func sortedQuantities(m map[string]float64) []string {
 
 // statusView is the agent-wide part of the overview.
 type statusView struct {
-	Now         int64  `json:"now"`
-	Clock       string `json:"clock"`
-	Connected   bool   `json:"connected"`
-	Broker      string `json:"broker"`
-	Epoch       int64  `json:"epoch"`
-	LastAckMS   int64  `json:"last_ack_ms"` // age, -1 never
-	LastError   string `json:"last_error,omitempty"`
-	InFlight    int    `json:"in_flight"`
-	Pending     int64  `json:"pending"`
-	Sent        int64  `json:"sent"`
-	Rejected    int64  `json:"rejected"`
-	OldestMS    int64  `json:"oldest_ms"` // age of the oldest un-acked record, -1 none
-	OldestSeq   int64  `json:"oldest_seq"`
-	FileBytes   int64  `json:"file_bytes"`
-	StatsErr    string `json:"stats_err,omitempty"`
-	LaneRunning bool   `json:"lane_running"`
-	Applied     bool   `json:"applied"` // a configuration waits for a restart
+	Now       int64  `json:"now"`
+	Clock     string `json:"clock"`
+	Connected bool   `json:"connected"`
+	Broker    string `json:"broker"`
+	Epoch     int64  `json:"epoch"`
+	LastAckMS int64  `json:"last_ack_ms"` // age, -1 never
+	LastError string `json:"last_error,omitempty"`
+	InFlight  int    `json:"in_flight"`
+	Pending   int64  `json:"pending"`
+	Sent      int64  `json:"sent"`
+	Rejected  int64  `json:"rejected"`
+	// ByKind counts the un-acked records (pending or sent) of each kind that has any.
+	ByKind      map[string]int64 `json:"by_kind"`
+	OldestMS    int64            `json:"oldest_ms"` // age of the oldest un-acked record, -1 none
+	OldestSeq   int64            `json:"oldest_seq"`
+	FileBytes   int64            `json:"file_bytes"`
+	StatsErr    string           `json:"stats_err,omitempty"`
+	LaneRunning bool             `json:"lane_running"`
+	Applied     bool             `json:"applied"` // a configuration waits for a restart
 }
 
 func (s *Server) statusView(ctx context.Context) statusView {
@@ -252,6 +254,12 @@ func (s *Server) statusView(ctx context.Context) statusView {
 	} else {
 		v.Pending, v.Sent, v.Rejected = st.ByState[buffer.Pending], st.ByState[buffer.Sent], st.ByState[buffer.Rejected]
 		v.OldestSeq, v.FileBytes = st.OldestUnackedSeq, st.FileBytes
+		v.ByKind = map[string]int64{}
+		for k, ks := range st.ByKind {
+			if n := ks.Pending + ks.Sent; n > 0 {
+				v.ByKind[string(k)] = n
+			}
+		}
 		if !st.OldestUnacked.IsZero() {
 			v.OldestMS = now.Sub(st.OldestUnacked).Milliseconds()
 		}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"imagent/agent/contract"
@@ -155,6 +156,7 @@ func viewOverview(h *hw, v overviewView) {
 	h.kv(l.T("up.pending"), strconv.FormatInt(st.Pending, 10), "data-s", "pending")
 	h.kv(l.T("up.sent"), strconv.FormatInt(st.Sent, 10), "data-s", "sent")
 	h.kv(l.T("up.rejected"), strconv.FormatInt(st.Rejected, 10), "data-s", "rejected")
+	h.kv(l.T("up.bykind"), byKind(l, st.ByKind), "data-s", "bykind")
 	h.kv(l.T("up.oldest"), agoOr(l, st.OldestMS, "js.none"), "data-s", "oldest")
 	h.kv(l.T("up.lastack"), agoOr(l, st.LastAckMS, "js.neverAck"), "data-s", "lastack")
 	h.kv(l.T("up.diskbytes"), humanBytes(st.FileBytes), "data-s", "bytes")
@@ -214,6 +216,20 @@ func viewOverview(h *hw, v overviewView) {
 		h.raw(`</p></section>`)
 	}
 	h.raw(`</div>`)
+}
+
+// byKind lists un-acked counts per kind ("test 2 · check 1"), or "none".
+func byKind(l lang, m map[string]int64) string {
+	var parts []string
+	for _, k := range []string{"test", "check", "repair", "event", "telemetry"} {
+		if n := m[k]; n > 0 {
+			parts = append(parts, l.Or("kind."+k, k)+" "+strconv.FormatInt(n, 10))
+		}
+	}
+	if len(parts) == 0 {
+		return l.T("js.none")
+	}
+	return strings.Join(parts, " · ")
 }
 
 // --- device -----------------------------------------------------------------------------

@@ -105,6 +105,8 @@
     const c = $('[data-s="connected"]');
     if (c) { c.textContent = t(s.connected ? "js.up" : "js.down"); c.className = "state " + (s.connected ? "s-ok" : "s-error"); }
     set("pending", s.pending); set("sent", s.sent); set("rejected", s.rejected);
+    const kinds = ["test", "check", "repair", "event", "telemetry"].filter((k) => (s.by_kind || {})[k] > 0);
+    set("bykind", kinds.length ? kinds.map((k) => t("kind." + k) + " " + s.by_kind[k]).join(" · ") : t("js.none"));
     set("oldest", s.oldest_ms < 0 ? t("js.none") : ago(s.oldest_ms));
     set("lastack", s.last_ack_ms < 0 ? t("js.neverAck") : ago(s.last_ack_ms));
     const le = $('[data-s="lasterror"]');
