@@ -26,7 +26,10 @@ commands:
   monitor    live values of a device in the terminal (imagent monitor DEVICE)
   record     capture real traffic as a trace (imagent record PORT --proto P -o FILE.trace)
   platform   run the reference platform receiver (--broker URL --db FILE)
-  config     validate a configuration file (imagent config validate FILE)
+  config     validate a configuration file (imagent config validate FILE), apply one (config apply FILE) or roll back (config rollback)
+  console    the technicians' web console: console passwd (make a password hash), console demo (a simulated lane with its console)
+  records    list, show and export stored records (records list|show|export)
+  check      run the daily device self-checks (check run)
   selftest   check this build on this box: SQLite, formulas, pseudo-terminals
   soak       produce records continuously and sync them (fault-injection tests)
   version    print the version
@@ -57,6 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPlatform(ctx, rest, stdout, stderr)
 	case "config":
 		return cmdConfig(ctx, rest, stdout, stderr)
+	case "console":
+		return cmdConsole(ctx, rest, stdout, stderr)
+	case "records":
+		return cmdRecords(ctx, rest, stdout, stderr)
+	case "check":
+		return cmdCheck(ctx, rest, stdout, stderr)
 	case "selftest":
 		return cmdSelftest(ctx, rest, stdout, stderr)
 	case "soak":

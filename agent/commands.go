@@ -27,17 +27,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{})
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{configPath: *path})
 	if err != nil {
 		return err
 	}
 	defer rt.close()
 	log.Info("imagent started", "version", version, "station", cfg.Station.ID, "lane", cfg.Station.Lane,
 		"devices", len(rt.devices), "broker", cfg.MQTT.Broker)
-	return rt.run(ctx)
+	return rt.runOrRestart(ctx)
 }
 
-func cmdConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "apply" || args[0] == "rollback") {
+		return cmdConfigChange(ctx, args, stdout, stderr) // cmd_config.go
+	}
 	if len(args) != 2 || args[0] != "validate" {
 		return errors.New("usage: imagent config validate FILE")
 	}
@@ -98,7 +101,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{})
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{noConsoleTCP: true})
 	if err != nil {
 		return err
 	}

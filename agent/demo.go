@@ -124,7 +124,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			lastPrompt = p.Text
 		}
 	}
-	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{clock: clock, simulated: true, prompt: driver})
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{clock: clock, simulated: true, prompt: driver, noConsoleTCP: true})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ type runtime struct {
 	devices []*station.Device
 	lane    *lane.Lane // nil when the lane has no analyzer
 	bootID  string
+	cons    *consoleParts // the technicians' console (runtime_console.go)
 }
 
 // runtimeOpts are what a demo or a test changes about a station's runtime.
@@ -38,6 +39,9 @@ type runtimeOpts struct {
 	clock     procedure.Clock        // default: the wall clock
 	simulated bool                   // every test record is flagged simulated
 	prompt    func(procedure.Prompt) // also receives every prompt (a simulated driver)
+
+	configPath   string // the configuration file, for the console's editor ("" hides it)
+	noConsoleTCP bool   // serve the console on the Unix socket only (demo, soak)
 }
 
 // newRuntime opens the outbox and builds (but does not start) the supervisors, the lane
@@ -90,6 +94,10 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro ru
 		ob.Close()
 		return nil, err
 	}
+	if err := rt.newConsole(ctx, ro); err != nil {
+		ob.Close()
+		return nil, err
+	}
 	return rt, nil
 }
 
@@ -118,7 +126,10 @@ func (rt *runtime) newLane(ro runtimeOpts) error {
 // run starts every supervisor and the uplink, and returns when ctx is done and all of
 // them have stopped.
 func (rt *runtime) run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var wg sync.WaitGroup
+	wg.Go(func() { rt.runConsole(ctx, stop) })
 	for _, d := range rt.devices {
 		wg.Go(func() { _ = d.Run(ctx) })
 	}
@@ -128,7 +139,10 @@ func (rt *runtime) run(ctx context.Context) error {
 	return upErr
 }
 
-func (rt *runtime) close() error { return rt.outbox.Close() }
+func (rt *runtime) close() error {
+	rt.closeConsole()
+	return rt.outbox.Close()
+}
 
 // device returns the first device with the given role.
 func (rt *runtime) device(role string) (*station.Device, error) {
