@@ -21,6 +21,10 @@ commands:
   run        run the agent on a station (--config FILE)
   demo       simulated lane, in-process broker and reference platform; runs a test and prints the stored record
   sim        expose a device simulator on a pseudo-terminal (imagent sim nanhua)
+  ports      list serial ports with USB VID/PID/serial and their /dev/serial/by-id paths
+  probe      find out which known instrument answers on a port (imagent probe PORT)
+  monitor    live values of a device in the terminal (imagent monitor DEVICE)
+  record     capture real traffic as a trace (imagent record PORT --proto P -o FILE.trace)
   platform   run the reference platform receiver (--broker URL --db FILE)
   config     validate a configuration file (imagent config validate FILE)
   selftest   check this build on this box: SQLite, formulas, pseudo-terminals
@@ -41,6 +45,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "sim":
 		return cmdSim(ctx, rest, stdout, stderr)
+	case "ports":
+		return cmdPorts(ctx, rest, stdout, stderr)
+	case "probe":
+		return cmdProbe(ctx, rest, stdout, stderr)
+	case "monitor":
+		return cmdMonitor(ctx, rest, stdout, stderr)
+	case "record":
+		return cmdRecord(ctx, rest, stdout, stderr)
 	case "platform":
 		return cmdPlatform(ctx, rest, stdout, stderr)
 	case "config":
@@ -74,4 +86,21 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: %w", level, err)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// parseMixed parses flags that may come before or after positional arguments
+// ("imagent record PORT --proto P" as well as "imagent record --proto P PORT") and returns
+// the positional ones.
+func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"go.bug.st/serial"
 
@@ -12,28 +13,61 @@ import (
 	"imagent/config"
 	"imagent/drivers"
 	"imagent/drivers/gas/nanhua"
+	"imagent/drivers/gas/nanhua/nanhuasim"
 )
 
-// protocol is one wire protocol the agent can speak: its serial settings and how to make a
-// driver on an open port from the device's configuration.
+// protocol is one wire protocol the agent can speak: its serial settings, how to make a
+// driver on an open port from the device's configuration, and its simulator.
 type protocol struct {
-	baud   int
-	parity serial.Parity
-	bits   int
+	name   string
+	role   string      // the config role devices of this protocol usually have
+	mode   serial.Mode // the instrument's own settings
 	newDev func(rw io.ReadWriter, d config.Device) (drivers.Device, error)
+	// sim returns the device side of the protocol (for `imagent sim` and the tests); the
+	// clock drives its physics (nil: the wall clock).
+	sim func(seed uint64, clock func() time.Time) serveFunc
+}
+
+type serveFunc func(ctx context.Context, rw io.ReadWriter) error
+
+func mode(baud int, bits int, parity serial.Parity) serial.Mode {
+	return serial.Mode{BaudRate: baud, DataBits: bits, Parity: parity, StopBits: serial.OneStopBit}
 }
 
 // protocols is the compiler-checked table of drivers (no init() registries).
-func protocols() map[string]protocol {
-	return map[string]protocol{
-		"gas/nanhua": {baud: 9600, parity: serial.NoParity, bits: 8, newDev: newNanhua},
+func protocols() []protocol {
+	return []protocol{
+		{name: "gas/nanhua", role: "analyzer", mode: mode(9600, 8, serial.NoParity), newDev: newNanhua,
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				car := nanhuasim.NewCar(seed)
+				return nanhuasim.New(nanhuasim.Options{Model: nanhua.NHA503, Vehicle: car, Clock: clock, Seed: seed}).Serve
+			}},
 	}
+}
+
+func lookupProtocol(name string) (protocol, bool) {
+	for _, p := range protocols() {
+		if p.name == name || shortName(p.name) == name {
+			return p, true
+		}
+	}
+	return protocol{}, false
+}
+
+// shortName is the part after the family: "gas/nanhua" → "nanhua".
+func shortName(name string) string {
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '/' {
+			return name[i+1:]
+		}
+	}
+	return name
 }
 
 func protocolNames() []string {
 	var names []string
-	for n := range protocols() {
-		names = append(names, n)
+	for _, p := range protocols() {
+		names = append(names, p.name)
 	}
 	sort.Strings(names)
 	return names
@@ -48,32 +82,40 @@ func newNanhua(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
 		}
 		o.Model = m
 	}
-	if len(d.Options) > 0 {
-		return nil, fmt.Errorf("gas/nanhua: device %q: no options are supported yet, got %v", d.Name, keys(d.Options))
+	if err := noOptions(d); err != nil {
+		return nil, err
 	}
 	return nanhua.New(rw, o)
 }
 
-func keys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
+func noOptions(d config.Device) error {
+	if len(d.Options) == 0 {
+		return nil
 	}
-	sort.Strings(out)
-	return out
+	var keys []string
+	for k := range d.Options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return fmt.Errorf("%s: device %q: no options are supported yet, got %v", d.Protocol, d.Name, keys)
+}
+
+// portMode is the serial mode of device d: its protocol's, with the configured baud.
+func portMode(p protocol, d config.Device) *serial.Mode {
+	m := p.mode
+	if d.Baud != 0 {
+		m.BaudRate = d.Baud
+	}
+	return &m
 }
 
 // serialOpener opens d's port with its protocol's settings and builds the driver on it.
 func serialOpener(d config.Device) (station.Opener, error) {
-	p, ok := protocols()[d.Protocol]
+	p, ok := lookupProtocol(d.Protocol)
 	if !ok {
 		return nil, fmt.Errorf("device %q: unknown protocol %q (known: %v)", d.Name, d.Protocol, protocolNames())
 	}
-	baud := p.baud
-	if d.Baud != 0 {
-		baud = d.Baud
-	}
-	mode := &serial.Mode{BaudRate: baud, DataBits: p.bits, Parity: p.parity, StopBits: serial.OneStopBit}
+	mode := portMode(p, d)
 	return func(ctx context.Context) (drivers.Device, io.Closer, error) {
 		port, err := serial.Open(d.Port, mode)
 		if err != nil {
