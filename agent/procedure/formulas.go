@@ -3,6 +3,8 @@ package procedure
 import (
 	"fmt"
 	"math"
+
+	"imagent/agent/contract"
 )
 
 // This file holds the formulas of the regulated methods. Every formula cites where it comes
@@ -38,13 +40,10 @@ func Formulas() map[string]FormulaInfo {
 	}
 }
 
-func formulaRefs(names ...string) []FormulaInfo {
-	all := Formulas()
-	out := make([]FormulaInfo, 0, len(names))
+func formulaRefs(names ...string) []contract.Formula {
+	out := make([]contract.Formula, 0, len(names))
 	for _, n := range names {
-		if f, ok := all[n]; ok {
-			out = append(out, f)
-		}
+		out = append(out, formulaRef(n))
 	}
 	return out
 }
@@ -263,4 +262,9 @@ func GasDensityMgPerL(molarG, pressureKPa, tempK, r float64) float64 {
 // (DF, or DF·kH for NO) (domain.md §2.3; unverified).
 func VMASMassMg(exhaustL, fraction, densityMgPerL, correction float64) float64 {
 	return max(0, exhaustL*fraction*densityMgPerL*correction)
+}
+
+func formulaRef(name string) contract.Formula {
+	f := Formulas()[name]
+	return contract.Formula{Name: f.Name, Source: f.Source, Verified: f.Verified}
 }

@@ -1,0 +1,221 @@
+// Package simlane builds a whole simulated lane in one process: one simulated vehicle
+// (agent/simvehicle), a simulator for each instrument on its own pseudo-terminal, the real
+// driver on the other side of each, and a station supervisor per port — exactly what the
+// agent runs on a station, with simulators instead of instruments. The procedure tests, the
+// self-check tests, `imagent demo` and `imagent test run --sim` use it.
+package simlane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"go.bug.st/serial"
+
+	"imagent/agent/procedure"
+	"imagent/agent/simvehicle"
+	"imagent/agent/station"
+	"imagent/config"
+	"imagent/drivers"
+	"imagent/drivers/gas/nanhua"
+	"imagent/drivers/gas/nanhua/nanhuasim"
+	"imagent/drivers/simport"
+	"imagent/drivers/weather/xce100"
+	"imagent/drivers/weather/xce100/xce100sim"
+)
+
+// Roles of instruments a simulated lane can have.
+const (
+	Analyzer   = "analyzer"
+	Dyno       = "dyno"
+	Opacimeter = "opacimeter"
+	Tach       = "tachometer"
+	Weather    = "weather"
+	Flowmeter  = "flowmeter"
+)
+
+// Options describe a simulated lane. The zero value is a gasoline lane with an analyzer.
+type Options struct {
+	Roles    []string           // instruments; default {Analyzer}
+	Speed    float64            // procedure seconds per real second; default 20
+	Vehicle  simvehicle.Options // the vehicle
+	Analyzer nanhuasim.Options  // Model, Warmup, ZeroTime, Leak… (Vehicle and Clock are set here)
+	Weather  xce100sim.Conditions
+	// Poll is each supervisor's poll interval; default two polls per procedure second, at
+	// most 100 ms and at least 10 ms.
+	Poll time.Duration
+	Log  *slog.Logger
+}
+
+// Lane is a running simulated lane. Close stops it.
+type Lane struct {
+	Clock   *procedure.ScaledClock
+	Vehicle *simvehicle.Vehicle
+	Driver  *simvehicle.Driver
+
+	AnalyzerSim *nanhuasim.Sim
+	WeatherSim  *xce100sim.Sim
+
+	devices map[string]*station.Device
+	order   []string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closers []io.Closer
+}
+
+// Start builds the lane and starts every simulator and supervisor; they run until Close.
+func Start(o Options) (*Lane, error) {
+	if len(o.Roles) == 0 {
+		o.Roles = []string{Analyzer}
+	}
+	if o.Speed <= 0 {
+		o.Speed = 20
+	}
+	if o.Poll <= 0 {
+		o.Poll = max(10*time.Millisecond, min(100*time.Millisecond, time.Duration(float64(time.Second)/(2*o.Speed))))
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Weather == (xce100sim.Conditions{}) {
+		o.Weather = xce100sim.Conditions{TempC: 20, RHpct: 50, PressureKPa: 101.3}
+	}
+	clock := procedure.NewScaledClock(o.Speed)
+	veh := simvehicle.New(o.Vehicle)
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Lane{Clock: clock, Vehicle: veh, Driver: simvehicle.NewDriver(veh, clock.Now),
+		devices: map[string]*station.Device{}, cancel: cancel}
+	for _, role := range o.Roles {
+		if err := l.add(ctx, role, o); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// serve starts a simulator on a new pseudo-terminal and a supervisor for the driver that
+// open makes on its slave side.
+func (l *Lane) serve(ctx context.Context, o Options, spec station.Spec, sim func(ctx context.Context, rw io.ReadWriter) error,
+	mode *serial.Mode, newDev func(rw io.ReadWriter) (drivers.Device, error)) error {
+	pty, err := simport.Open()
+	if err != nil {
+		return fmt.Errorf("simlane: %s: %w", spec.Role, err)
+	}
+	l.closers = append(l.closers, pty)
+	l.wg.Go(func() { _ = sim(ctx, pty.Master) })
+	open := func(ctx context.Context) (drivers.Device, io.Closer, error) {
+		p, err := serial.Open(pty.SlavePath, mode)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := newDev(p)
+		if err != nil {
+			p.Close()
+			return nil, nil, err
+		}
+		return d, p, nil
+	}
+	spec.Port = pty.SlavePath
+	spec.Poll = o.Poll
+	dev := station.NewDevice(spec, open, o.Log)
+	l.devices[spec.Role] = dev
+	l.order = append(l.order, spec.Role)
+	l.wg.Go(func() { _ = dev.Run(ctx) })
+	return nil
+}
+
+func (l *Lane) add(ctx context.Context, role string, o Options) error {
+	switch role {
+	case Analyzer:
+		so := o.Analyzer
+		if so.Model == "" {
+			so.Model = nanhua.NHA503
+		}
+		so.Vehicle = l.Vehicle
+		so.Clock = l.Clock.Now
+		l.AnalyzerSim = nanhuasim.New(so)
+		model := so.Model
+		return l.serve(ctx, o, station.Spec{Name: "analyzer", Role: Analyzer, Protocol: "gas/nanhua", Model: string(model)},
+			l.AnalyzerSim.Serve, &serial.Mode{BaudRate: 9600},
+			func(rw io.ReadWriter) (drivers.Device, error) {
+				do := nanhua.DefaultOpts
+				do.Model = model
+				do.PollInterval = 20 * time.Millisecond
+				return nanhua.New(rw, do)
+			})
+	case Weather:
+		l.WeatherSim = xce100sim.New(xce100sim.Options{Model: xce100.XCE100, Weather: xce100sim.Fixed(o.Weather), Clock: l.Clock.Now})
+		return l.serve(ctx, o, station.Spec{Name: "weather", Role: Weather, Protocol: "weather/xce100", Model: string(xce100.XCE100)},
+			l.WeatherSim.Serve, &serial.Mode{BaudRate: 9600},
+			func(rw io.ReadWriter) (drivers.Device, error) {
+				do := xce100.DefaultOpts
+				do.Clock = time.Now
+				return xce100.New(rw, do)
+			})
+	}
+	return fmt.Errorf("simlane: no simulator for role %q yet", role)
+}
+
+// Device returns the supervisor of a role (nil if the lane has none).
+func (l *Lane) Device(role string) *station.Device { return l.devices[role] }
+
+// Devices returns every supervisor, in the order the roles were given.
+func (l *Lane) Devices() []*station.Device {
+	var out []*station.Device
+	for _, r := range l.order {
+		out = append(out, l.devices[r])
+	}
+	return out
+}
+
+// Has reports whether the lane has an instrument of role.
+func (l *Lane) Has(role string) bool { return slices.Contains(l.order, role) }
+
+// Env returns a procedure environment on this lane's instruments and clock, with the
+// simulated driver following every prompt.
+func (l *Lane) Env(p *config.Params, stage string) procedure.Env {
+	env := procedure.Env{Clock: l.Clock, Params: p, Stage: stage, Prompt: l.Driver.Follow}
+	set := func(dst *procedure.Instrument, role string) {
+		if d := l.devices[role]; d != nil {
+			*dst = d
+		}
+	}
+	set(&env.Analyzer, Analyzer)
+	set(&env.Dyno, Dyno)
+	set(&env.Opacimeter, Opacimeter)
+	set(&env.Tach, Tach)
+	set(&env.Weather, Weather)
+	set(&env.Flowmeter, Flowmeter)
+	return env
+}
+
+// WaitReady waits until every instrument has delivered a good reading.
+func (l *Lane) WaitReady(ctx context.Context) error {
+	for _, r := range l.order {
+		d := l.devices[r]
+		for d.Snapshot().LastFrame.IsZero() {
+			select {
+			case <-ctx.Done():
+				s := d.Snapshot()
+				return errors.Join(fmt.Errorf("simlane: %s never answered (%s: %s)", r, s.State, s.Err), ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops every simulator and supervisor and waits for them.
+func (l *Lane) Close() {
+	l.cancel()
+	l.wg.Wait()
+	for _, c := range l.closers {
+		c.Close()
+	}
+}
