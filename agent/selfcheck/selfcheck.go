@@ -42,7 +42,7 @@ type Request struct {
 // Abort reasons of the checks (the test methods' procedure.Abort* also occur).
 const (
 	AbortUnsupported = "check_not_supported" // the instrument cannot run this check
-	AbortRequest     = "request_incomplete" // e.g. a gas check without the bottle's values
+	AbortRequest     = "request_incomplete"  // e.g. a gas check without the bottle's values
 	AbortDevice      = "device_command_failed"
 )
 
