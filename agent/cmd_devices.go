@@ -144,7 +144,14 @@ func probePort(ctx context.Context, path string, tries int, timeout time.Duratio
 			out = append(out, r)
 			continue
 		}
-		_ = drivers.Drain(ctx, port, 30*time.Millisecond)
+		// A polled instrument never talks unasked: unsolicited bytes mean some other
+		// (streaming) device is on the line, whatever this protocol would make of them.
+		if heard := listen(ctx, port, 250*time.Millisecond); heard > 0 && !p.streams {
+			port.Close()
+			r.Err = fmt.Sprintf("%d unsolicited bytes: a streaming device, not %s", heard, p.name)
+			out = append(out, r)
+			continue
+		}
 		dev, err := p.newDev(port, config.Device{Name: "probe", Protocol: p.name, Port: path})
 		if err == nil {
 			for range tries {
@@ -362,4 +369,19 @@ func cmdRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "%s: %d of %d readings, trace written\n", *out, good, *count)
 	return nil
+}
+
+// listen counts the bytes that arrive on r within d without anything being sent.
+func listen(ctx context.Context, r io.Reader, d time.Duration) int {
+	buf := make([]byte, 256)
+	total := 0
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		n, err := drivers.ReadFull(ctx, r, buf[:1], time.Until(deadline))
+		total += n
+		if err != nil {
+			break
+		}
+	}
+	return total
 }

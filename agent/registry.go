@@ -14,15 +14,20 @@ import (
 	"imagent/drivers"
 	"imagent/drivers/gas/nanhua"
 	"imagent/drivers/gas/nanhua/nanhuasim"
+	"imagent/drivers/weather/dwsp"
+	"imagent/drivers/weather/dwsp/dwspsim"
+	"imagent/drivers/weather/xce100"
+	"imagent/drivers/weather/xce100/xce100sim"
 )
 
 // protocol is one wire protocol the agent can speak: its serial settings, how to make a
 // driver on an open port from the device's configuration, and its simulator.
 type protocol struct {
-	name   string
-	role   string      // the config role devices of this protocol usually have
-	mode   serial.Mode // the instrument's own settings
-	newDev func(rw io.ReadWriter, d config.Device) (drivers.Device, error)
+	name    string
+	role    string      // the config role devices of this protocol usually have
+	mode    serial.Mode // the instrument's own settings
+	streams bool        // the instrument sends without being asked
+	newDev  func(rw io.ReadWriter, d config.Device) (drivers.Device, error)
 	// sim returns the device side of the protocol (for `imagent sim` and the tests); the
 	// clock drives its physics (nil: the wall clock).
 	sim func(seed uint64, clock func() time.Time) serveFunc
@@ -42,7 +47,64 @@ func protocols() []protocol {
 				car := nanhuasim.NewCar(seed)
 				return nanhuasim.New(nanhuasim.Options{Model: nanhua.NHA503, Vehicle: car, Clock: clock, Seed: seed}).Serve
 			}},
+		{name: "weather/xce100", role: "weather", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) { return newXCE(rw, d, xce100.XCE100) },
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return xce100sim.New(xce100sim.Options{Model: xce100.XCE100, Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "weather/xce101", role: "weather", mode: mode(9600, 8, serial.NoParity), streams: true,
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) { return newXCE(rw, d, xce100.XCE101) },
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return xce100sim.New(xce100sim.Options{Model: xce100.XCE101, Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "weather/dwsp", role: "weather", mode: mode(9600, 8, serial.NoParity), newDev: newDWSP,
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return dwspsim.New(dwspsim.Options{Clock: clock, Seed: seed}).Serve
+			}},
 	}
+}
+
+// newXCE builds the XCE driver; both models speak one frame, so the protocol names the model.
+func newXCE(rw io.ReadWriter, d config.Device, m xce100.Model) (drivers.Device, error) {
+	if err := noOptions(d); err != nil {
+		return nil, err
+	}
+	o := xce100.DefaultOpts
+	o.Model = m
+	return xce100.New(rw, o)
+}
+
+// newDWSP builds the Modbus RTU weather-station driver. Options: addr (slave address) and
+// layout (register map name, e.g. "DWSP-T5", "RZ-1"); model also names the layout.
+func newDWSP(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+	o := dwsp.DefaultOpts
+	layout := d.Model
+	for k, v := range d.Options {
+		switch k {
+		case "addr":
+			n, ok := v.(int64)
+			if !ok || n < 1 || n > 247 {
+				return nil, fmt.Errorf("weather/dwsp: device %q: options.addr must be an integer 1..247, got %v", d.Name, v)
+			}
+			o.Addr = byte(n)
+		case "layout":
+			str, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("weather/dwsp: device %q: options.layout must be a string", d.Name)
+			}
+			layout = str
+		default:
+			return nil, fmt.Errorf("weather/dwsp: device %q: unknown option %q (known: addr, layout)", d.Name, k)
+		}
+	}
+	if layout != "" {
+		l, err := dwsp.LayoutByName(layout)
+		if err != nil {
+			return nil, err
+		}
+		o.Layout = l
+	}
+	return dwsp.New(rw, o)
 }
 
 func lookupProtocol(name string) (protocol, bool) {
