@@ -9,6 +9,7 @@ import (
 
 	"go.bug.st/serial"
 
+	"imagent/agent/promptsink/ledboard"
 	"imagent/agent/station"
 	"imagent/config"
 	"imagent/drivers"
@@ -47,6 +48,14 @@ func protocols() []protocol {
 				car := nanhuasim.NewCar(seed)
 				return nanhuasim.New(nanhuasim.Options{Model: nanhua.NHA503, Vehicle: car, Clock: clock, Seed: seed}).Serve
 			}},
+		{name: "display/ledtext", role: "display", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return ledboard.New(rw), nil
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc { return new(ledboard.Sim).Serve }},
 		{name: "weather/xce100", role: "weather", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) { return newXCE(rw, d, xce100.XCE100) },
 			sim: func(seed uint64, clock func() time.Time) serveFunc {
