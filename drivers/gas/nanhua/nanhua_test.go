@@ -159,6 +159,70 @@ var traceCases = map[string]struct {
 	"fla502_hex.trace": {func() nanhua.Opts { o := fast(nanhua.FLA502); o.FLA502HexCommands = true; return o }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
 		checkWarmup(t, ctx, d, drivers.Zeroing, 0)
 	}},
+	"calgas_two_phase_nha503.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		if err := d.WriteCalGas(ctx, drivers.CalGas{C3H8ppm: 3200, COpct: 8, CO2pct: 12, NOppm: 3000, O2pct: 0.5}, false); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, d.WriteCalGas(ctx, drivers.CalGas{C3H8ppm: 200, COpct: 0.5, CO2pct: 12, NOppm: 300}, true), drivers.ErrChecksum)
+	}},
+	"calgas_single_fla502.trace": {func() nanhua.Opts { return fast(nanhua.FLA502) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		if err := d.WriteCalGas(ctx, drivers.CalGas{C3H8ppm: 3200, COpct: 8, CO2pct: 12, NOppm: 3000}, false); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, d.WriteCalGas(ctx, drivers.CalGas{C3H8ppm: 200, COpct: 0.5, CO2pct: 12, NOppm: 300}, true), drivers.ErrFailed)
+	}},
+	"span_nha503.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		r, err := d.Span(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantValues(t, r, map[drivers.Quantity]float64{drivers.HCppm: 1600, drivers.COpct: 7.97, drivers.CO2pct: 11.96,
+			drivers.O2pct: 0, drivers.NOppm: 2991, drivers.PEF: 0.505})
+		if len(r.Raw) != nanhua.SpanLen || r.Raw[0] != nanhua.ResultBusy {
+			t.Errorf("raw % x", r.Raw)
+		}
+	}},
+	"span_failed.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		r, err := d.Span(ctx)
+		wantErr(t, err, drivers.ErrFailed)
+		if r.Values != nil {
+			t.Errorf("failed span returned values %v", r.Values)
+		}
+	}},
+	"gascheck_fla502_hex.trace": {func() nanhua.Opts { o := fast(nanhua.FLA502); o.FLA502HexCommands = true; return o }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		r, err := d.GasCheck(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantValues(t, r, map[drivers.Quantity]float64{drivers.HCppm: 101, drivers.COpct: 0.498, drivers.CO2pct: 11.98,
+			drivers.O2pct: 0, drivers.NOppm: 299, drivers.PEF: 0.505})
+	}},
+	"span_no_progress.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		r, err := d.Span(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		near(t, "hc", r.Values[drivers.HCppm], 1616, 0)
+		near(t, "co", r.Values[drivers.COpct], 8, 1e-9)
+		near(t, "pef", r.Values[drivers.PEF], 0.505, 1e-9)
+		if len(r.Raw) != nanhua.MainLen {
+			t.Errorf("raw % x", r.Raw)
+		}
+	}},
+	"pef.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		pef, err := d.PEF(ctx)
+		if err != nil || pef != 0.505 {
+			t.Fatalf("PEF = %v, %v", pef, err)
+		}
+		_, err = d.PEF(ctx)
+		wantErr(t, err, drivers.ErrNAK)
+	}},
+	"hc_residual.trace": {func() nanhua.Opts { o := fast(nanhua.NHA503); o.HCResidualTime = time.Millisecond; return o }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		hc, err := d.HCResidual(ctx)
+		if err != nil || hc != 12 {
+			t.Fatalf("HCResidual = %v, %v; want 12", hc, err)
+		}
+	}},
 	"noise.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
 		for i, want := range []error{drivers.ErrFrame, nil, drivers.ErrChecksum, nil} {
 			r, err := d.Read(ctx)
@@ -244,6 +308,8 @@ func TestNewOptions(t *testing.T) {
 		{Model: nanhua.NHA503, FLA502HexCommands: true},
 		{Model: nanhua.NHA503, Timeout: -time.Second},
 		{Model: nanhua.NHA503, Fuel: 7},
+		{Model: nanhua.NHA503, CalGasStyle: 9},
+		{Model: nanhua.NHA503, HCResidualTime: -time.Second},
 	} {
 		if _, err := nanhua.New(p, o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
