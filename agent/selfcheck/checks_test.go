@@ -9,6 +9,7 @@ import (
 	"imagent/agent/procedure"
 	"imagent/agent/selfcheck"
 	"imagent/agent/simlane"
+	"imagent/agent/simvehicle"
 	"imagent/config"
 	"imagent/drivers"
 	"imagent/drivers/gas/nanhua/nanhuasim"
@@ -134,5 +135,25 @@ func TestWeatherComparison(t *testing.T) {
 	bad := run(t, l, selfcheck.Request{Check: contract.CheckWeather, RefTempC: 23, RefRHpct: 50, RefPressureKPa: 101.3})
 	if bad.Result != contract.VerdictFail || bad.Items[0].Pass {
 		t.Errorf("a station 3 °C off: result %s items %+v", bad.Result, bad.Items)
+	}
+}
+
+func TestOpacimeterAndFlowmeterChecks(t *testing.T) {
+	t.Parallel()
+	l := newLane(t, simlane.Options{Roles: []string{simlane.Opacimeter, simlane.Flowmeter}, Vehicle: simvehicle.Options{Kind: simvehicle.Diesel}})
+	for _, c := range []struct {
+		check string
+		off   float64
+		want  string
+	}{
+		{contract.CheckOpacimeter, 0, contract.VerdictPass},
+		{contract.CheckOpacimeter, 10, contract.VerdictFail},
+		{contract.CheckFlowmeter, 0, contract.VerdictPass},
+		{contract.CheckFlowmeter, 20, contract.VerdictFail},
+	} {
+		b := run(t, l, l.CheckRequest(c.check, c.off))
+		if b.Result != c.want {
+			t.Errorf("%s off %v %%: %s (%s %s), want %s; items %+v", c.check, c.off, b.Result, b.AbortReason, b.AbortDetail, c.want, b.Items)
+		}
 	}
 }

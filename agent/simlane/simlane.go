@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -22,8 +23,14 @@ import (
 	"imagent/agent/station"
 	"imagent/config"
 	"imagent/drivers"
+	"imagent/drivers/flow/flv1000"
+	"imagent/drivers/flow/flv1000/flv1000sim"
 	"imagent/drivers/gas/nanhua"
 	"imagent/drivers/gas/nanhua/nanhuasim"
+	"imagent/drivers/opacity/flb100"
+	"imagent/drivers/opacity/flb100/flb100sim"
+	"imagent/drivers/opacity/mqw510x"
+	"imagent/drivers/opacity/mqw510x/mqw510xsim"
 	"imagent/drivers/simport"
 	"imagent/drivers/weather/xce100"
 	"imagent/drivers/weather/xce100/xce100sim"
@@ -46,6 +53,8 @@ type Options struct {
 	Vehicle  simvehicle.Options // the vehicle
 	Analyzer nanhuasim.Options  // Model, Warmup, ZeroTime, Leak… (Vehicle and Clock are set here)
 	Weather  xce100sim.Conditions
+	// Opacimeter is the opacimeter model: "FLB-100" (default) or "MQW-5101" (with NOx).
+	Opacimeter string
 	// Poll is each supervisor's poll interval; default two polls per procedure second, at
 	// most 100 ms and at least 10 ms.
 	Poll time.Duration
@@ -58,8 +67,21 @@ type Lane struct {
 	Vehicle *simvehicle.Vehicle
 	Driver  *simvehicle.Driver
 
-	AnalyzerSim *nanhuasim.Sim
-	WeatherSim  *xce100sim.Sim
+	AnalyzerSim   *nanhuasim.Sim
+	WeatherSim    *xce100sim.Sim
+	Engine        *flb100sim.Engine    // what every opacimeter simulator samples (fed by Vehicle)
+	Dilution      *flv1000sim.Dilution // the flowmeter's tunnel (fed by Vehicle)
+	FlowmeterSim  *flv1000sim.Sim
+	OpacimeterSim interface {
+		Serve(ctx context.Context, rw io.ReadWriter) error
+	}
+
+	mu        sync.Mutex
+	filterPct float64 // opacimeter check filter in the light path (0: none)
+	o2Gas     float64 // O2 of a check gas on the flowmeter (0: none)
+	filter    float64 // the opacity the check filter really has, %
+	o2Low     float64 // the O2 the flowmeter's check gas really has, %
+	weather   xce100sim.Conditions
 
 	devices map[string]*station.Device
 	order   []string
@@ -89,14 +111,89 @@ func Start(o Options) (*Lane, error) {
 	veh := simvehicle.New(o.Vehicle)
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Lane{Clock: clock, Vehicle: veh, Driver: simvehicle.NewDriver(veh, clock.Now),
-		devices: map[string]*station.Device{}, cancel: cancel}
+		devices: map[string]*station.Device{}, cancel: cancel, weather: o.Weather}
+	l.couple()
 	for _, role := range o.Roles {
 		if err := l.add(ctx, role, o); err != nil {
 			l.Close()
 			return nil, err
 		}
 	}
+	if l.Dilution != nil {
+		l.wg.Go(func() { l.follow(ctx) })
+	}
 	return l, nil
+}
+
+// couple makes the vehicle the source of every simulator's physics and the simulated
+// operator's gas bottles and filters act on them.
+func (l *Lane) couple() {
+	l.Engine = flb100sim.NewEngine(flb100sim.EngineOptions{IdleRPM: l.Vehicle.Options().IdleRPM})
+	l.Engine.SetSource(func(now time.Time) flb100sim.Sample {
+		st := l.Vehicle.Step(now)
+		k := st.K
+		if !st.Probe {
+			k = 0 // the opacimeter's probe is in clean air
+		}
+		l.mu.Lock()
+		if l.filterPct > 0 {
+			k = -math.Log(1-l.filterPct/100) / flb100.StandardPath
+		}
+		l.mu.Unlock()
+		return flb100sim.Sample{RPM: st.RPM, K: k, OilC: st.OilTempC, GasTempC: 60 + 40*st.Load, NOxPPM: max(st.NOxPPM, 1), CO2Pct: st.Tailpipe.CO2pct}
+	})
+	l.Vehicle.OnBlip(func(now time.Time, peak float64) {
+		l.Engine.SetPeakK(peak)
+		l.Engine.Accelerate(now)
+	})
+	l.Dilution = flv1000sim.NewDilution(flv1000sim.DilutionOptions{})
+	l.Dilution.SetSource(func(now time.Time) (float64, float64) {
+		l.mu.Lock()
+		gas := l.o2Gas
+		l.mu.Unlock()
+		if gas > 0 {
+			return 1e6, gas // the check gas fills the tunnel
+		}
+		st := l.Vehicle.Step(now)
+		return st.ExhaustLps, st.Tailpipe.O2pct
+	})
+	l.Driver.OnFilter(func(in bool) {
+		l.mu.Lock()
+		l.filterPct = 0
+		if in {
+			l.filterPct = l.filter
+		}
+		l.mu.Unlock()
+	})
+	l.Driver.OnGas(func(name string, on bool) {
+		if name != "o2_low" && on {
+			return
+		}
+		l.mu.Lock()
+		l.o2Gas = 0
+		if on {
+			l.o2Gas = l.o2Low
+		}
+		l.mu.Unlock()
+	})
+}
+
+// follow connects the flowmeter's hose to the tailpipe while the probe is in (or a check
+// gas to the flowmeter) until ctx is done.
+func (l *Lane) follow(ctx context.Context) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		gas := l.o2Gas > 0
+		l.mu.Unlock()
+		l.Dilution.SetExhaust(gas || l.Vehicle.Probe())
+	}
 }
 
 // serve starts a simulator on a new pseudo-terminal and a supervisor for the driver that
@@ -149,6 +246,34 @@ func (l *Lane) add(ctx context.Context, role string, o Options) error {
 				do.PollInterval = 20 * time.Millisecond
 				return nanhua.New(rw, do)
 			})
+	case Opacimeter:
+		clock := l.Clock.Now
+		if o.Opacimeter == "" || o.Opacimeter == "FLB-100" {
+			sim := flb100sim.New(flb100sim.Options{Engine: l.Engine, Clock: clock, ZeroTime: 500 * time.Millisecond})
+			l.OpacimeterSim = sim
+			return l.serve(ctx, o, station.Spec{Name: "opacimeter", Role: Opacimeter, Protocol: "opacity/flb100", Model: "FLB-100"},
+				sim.Serve, &serial.Mode{BaudRate: 9600},
+				func(rw io.ReadWriter) (drivers.Device, error) { return flb100.New(rw, flb100.DefaultOpts) })
+		}
+		m, err := mqw510x.ParseModel(o.Opacimeter)
+		if err != nil {
+			return fmt.Errorf("simlane: %w", err)
+		}
+		sim := mqw510xsim.New(mqw510xsim.Options{Model: m, Engine: l.Engine, Clock: clock, ZeroTime: 500 * time.Millisecond})
+		l.OpacimeterSim = sim
+		return l.serve(ctx, o, station.Spec{Name: "opacimeter", Role: Opacimeter, Protocol: "opacity/mqw510x", Model: string(m)},
+			sim.Serve, &serial.Mode{BaudRate: 9600},
+			func(rw io.ReadWriter) (drivers.Device, error) {
+				do := mqw510x.DefaultOpts
+				do.Model = m
+				do.PollInterval = 20 * time.Millisecond
+				return mqw510x.New(rw, do)
+			})
+	case Flowmeter:
+		l.FlowmeterSim = flv1000sim.New(flv1000sim.Options{Dilution: l.Dilution, Clock: l.Clock.Now})
+		return l.serve(ctx, o, station.Spec{Name: "flowmeter", Role: Flowmeter, Protocol: "flow/flv1000", Model: "FLV-1000"},
+			l.FlowmeterSim.Serve, &serial.Mode{BaudRate: 9600},
+			func(rw io.ReadWriter) (drivers.Device, error) { return flv1000.New(rw, flv1000.DefaultOpts) })
 	case Weather:
 		l.WeatherSim = xce100sim.New(xce100sim.Options{Model: xce100.XCE100, Weather: xce100sim.Fixed(o.Weather), Clock: l.Clock.Now})
 		return l.serve(ctx, o, station.Spec{Name: "weather", Role: Weather, Protocol: "weather/xce100", Model: string(xce100.XCE100)},

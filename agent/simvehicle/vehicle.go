@@ -132,6 +132,15 @@ type Vehicle struct {
 	rollers Rollers
 	load    float64 // 0..1, last computed
 	blipAt  time.Time
+	onBlip  func(now time.Time, peakK float64)
+}
+
+// OnBlip sets what happens when the pedal goes down out of gear on a diesel (a free
+// acceleration): simlane makes the opacimeter simulators hold its smoke peak.
+func (v *Vehicle) OnBlip(f func(now time.Time, peakK float64)) {
+	v.mu.Lock()
+	v.onBlip = f
+	v.mu.Unlock()
 }
 
 // New returns a vehicle at idle, in neutral, probe out, clean.
@@ -188,11 +197,18 @@ func (v *Vehicle) SetTargetRPM(rpm float64) {
 // or its governed maximum; in gear on the rollers the vehicle pulls with that share of its
 // full-load power, and the driver stops holding a speed.
 func (v *Vehicle) SetPedal(x float64, now time.Time) {
+	if f, k := v.setPedal(x, now); f != nil {
+		f(now, k) // not under v.mu
+	}
+}
+
+func (v *Vehicle) setPedal(x float64, now time.Time) (blip func(time.Time, float64), peakK float64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	x = max(0, min(1, x))
-	if x > 0.5 && v.pedal <= 0.5 {
+	if x > 0.5 && v.pedal <= 0.5 && (v.gear == 0 || v.rollers == nil) && v.o.Kind == Diesel {
 		v.blipAt = now
+		blip, peakK = v.onBlip, v.em.KFree
 	}
 	v.pedal = x
 	v.drive = -1
@@ -202,6 +218,7 @@ func (v *Vehicle) SetPedal(x float64, now time.Time) {
 	if v.rollers != nil && v.gear > 0 {
 		v.rollers.SetDriveSpeed(-1)
 	}
+	return blip, peakK
 }
 
 // SetGear selects a gear (0 neutral).
