@@ -202,7 +202,10 @@ func (r *run) ambient(ctx context.Context) (contract.Ambient, error) {
 			return contract.Ambient{TempC: v[drivers.TempC], RHpct: v[drivers.RHpct], PressureKPa: v[drivers.PressureKPa], Source: in.Spec().Name}, nil
 		}
 	}
-	return contract.Ambient{}, abort(AbortAmbientMissing, "no instrument reports temperature, humidity and pressure: %v", errors.Join(errs...))
+	if len(errs) > 0 {
+		return contract.Ambient{}, abort(AbortAmbientMissing, "no instrument reports temperature, humidity and pressure: %v", errors.Join(errs...))
+	}
+	return contract.Ambient{}, abort(AbortAmbientMissing, "no instrument reports temperature, humidity and pressure")
 }
 
 // checkAmbient reads the ambient conditions, records them and judges them against the

@@ -11,12 +11,6 @@ import (
 	"imagent/drivers"
 )
 
-// TSIRequest starts a two-speed idle test.
-type TSIRequest struct {
-	InspectionID string
-	Vehicle      contract.Vehicle
-}
-
 // tsiColumns are the process-data columns of a two-speed idle test (domain.md §2.1 item 6).
 var tsiColumns = []string{"t_s", "hc_ppm", "co_pct", "co2_pct", "o2_pct", "no_ppm",
 	"lambda", "lambda_analyzer", "rpm", "oil_temp_c", "temp_c", "rh_pct", "pressure_kpa"}
