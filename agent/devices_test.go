@@ -30,26 +30,31 @@ func startProtoSim(t *testing.T, p protocol) *simport.PTY {
 }
 
 // TestProbeCrossMatrix runs every protocol's simulator and probes it with every protocol:
-// only its own protocol may answer, with high confidence.
+// only its own protocol may answer, with high confidence. The probes of all simulators run
+// at once (they mostly wait on serial timeouts, so the test's -parallel limit would only
+// serialise them).
 func TestProbeCrossMatrix(t *testing.T) {
-	for _, sim := range protocols() {
-		t.Run(strings.ReplaceAll(sim.name, "/", "_"), func(t *testing.T) {
-			t.Parallel()
-			pty := startProtoSim(t, sim)
-			results := probePort(context.Background(), pty.SlavePath, 2, 700*time.Millisecond)
-			if len(results) != len(protocols()) {
-				t.Fatalf("%d results for %d protocols", len(results), len(protocols()))
+	protos := protocols()
+	results := make([][]probeResult, len(protos))
+	var wg sync.WaitGroup
+	for i, sim := range protos {
+		pty := startProtoSim(t, sim)
+		wg.Go(func() { results[i] = probePort(context.Background(), pty.SlavePath, 2, 400*time.Millisecond) })
+	}
+	wg.Wait()
+	for i, sim := range protos {
+		if len(results[i]) != len(protos) {
+			t.Fatalf("%s: %d results for %d protocols", sim.name, len(results[i]), len(protos))
+		}
+		for _, r := range results[i] {
+			own := r.Protocol == sim.name
+			switch {
+			case own && r.Confidence != "high":
+				t.Errorf("%s simulator: own probe answered %d/%d (%s)", sim.name, r.Answered, r.Tries, r.Err)
+			case !own && r.Answered > 0:
+				t.Errorf("%s simulator: false positive from probe %s (%d/%d): %v", sim.name, r.Protocol, r.Answered, r.Tries, r.Sample.Values)
 			}
-			for _, r := range results {
-				own := r.Protocol == sim.name
-				switch {
-				case own && r.Confidence != "high":
-					t.Errorf("%s simulator: own probe answered %d/%d (%s)", sim.name, r.Answered, r.Tries, r.Err)
-				case !own && r.Answered > 0:
-					t.Errorf("%s simulator: false positive from probe %s (%d/%d): %v", sim.name, r.Protocol, r.Answered, r.Tries, r.Sample.Values)
-				}
-			}
-		})
+		}
 	}
 }
 

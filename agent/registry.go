@@ -13,8 +13,26 @@ import (
 	"imagent/agent/station"
 	"imagent/config"
 	"imagent/drivers"
+	"imagent/drivers/flow/flv1000"
+	"imagent/drivers/flow/flv1000/flv1000sim"
+	"imagent/drivers/flow/nhf1"
+	"imagent/drivers/flow/nhf1/nhf1sim"
+	"imagent/drivers/gas/ak"
+	"imagent/drivers/gas/ak/aksim"
+	"imagent/drivers/gas/fasm"
+	"imagent/drivers/gas/fasm/fasmsim"
+	"imagent/drivers/gas/mingquan"
+	"imagent/drivers/gas/mingquan/mingquansim"
 	"imagent/drivers/gas/nanhua"
 	"imagent/drivers/gas/nanhua/nanhuasim"
+	"imagent/drivers/gas/nha506"
+	"imagent/drivers/gas/nha506/nha506sim"
+	"imagent/drivers/opacity/flb100"
+	"imagent/drivers/opacity/flb100/flb100sim"
+	"imagent/drivers/opacity/mqw510x"
+	"imagent/drivers/opacity/mqw510x/mqw510xsim"
+	"imagent/drivers/opacity/nht"
+	"imagent/drivers/opacity/nht/nhtsim"
 	"imagent/drivers/weather/dwsp"
 	"imagent/drivers/weather/dwsp/dwspsim"
 	"imagent/drivers/weather/xce100"
@@ -48,6 +66,47 @@ func protocols() []protocol {
 				car := nanhuasim.NewCar(seed)
 				return nanhuasim.New(nanhuasim.Options{Model: nanhua.NHA503, Vehicle: car, Clock: clock, Seed: seed}).Serve
 			}},
+		{name: "gas/nha506", role: "analyzer", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return nha506.New(rw, nha506.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return nha506sim.New(nha506sim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "gas/mingquan", role: "analyzer", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				o := mingquan.DefaultOpts
+				if err := withModel(d, mingquan.ParseModel, &o.Model); err != nil {
+					return nil, err
+				}
+				return mingquan.New(rw, o)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return mingquansim.New(mingquansim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "gas/fasm", role: "analyzer", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return fasm.New(rw, fasm.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return fasmsim.New(fasmsim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "gas/ak", role: "analyzer", mode: mode(9600, 7, serial.EvenParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return ak.New(rw, ak.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return aksim.New(aksim.Options{Clock: clock, Seed: seed}).Serve
+			}},
 		{name: "display/ledtext", role: "display", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
 				if err := noOptions(d); err != nil {
@@ -70,7 +129,75 @@ func protocols() []protocol {
 			sim: func(seed uint64, clock func() time.Time) serveFunc {
 				return dwspsim.New(dwspsim.Options{Clock: clock, Seed: seed}).Serve
 			}},
+		{name: "opacity/flb100", role: "opacimeter", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return flb100.New(rw, flb100.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return flb100sim.New(flb100sim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "opacity/nht", role: "opacimeter", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				o := nht.DefaultOpts
+				if err := withModel(d, nht.ParseModel, &o.Model); err != nil {
+					return nil, err
+				}
+				return nht.New(rw, o)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return nhtsim.New(nhtsim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "opacity/mqw510x", role: "opacimeter", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				o := mqw510x.DefaultOpts
+				if err := withModel(d, mqw510x.ParseModel, &o.Model); err != nil {
+					return nil, err
+				}
+				return mqw510x.New(rw, o)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return mqw510xsim.New(mqw510xsim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "flow/flv1000", role: "flowmeter", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return flv1000.New(rw, flv1000.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return flv1000sim.New(flv1000sim.Options{Clock: clock, Seed: seed}).Serve
+			}},
+		{name: "flow/nhf1", role: "flowmeter", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return nhf1.New(rw, nhf1.DefaultOpts)
+			},
+			sim: func(seed uint64, clock func() time.Time) serveFunc {
+				return nhf1sim.New(nhf1sim.Options{Clock: clock, Seed: seed}).Serve
+			}},
 	}
+}
+
+// withModel parses d.Model (if set) into *dst and refuses options the driver has none of.
+func withModel[M any](d config.Device, parse func(string) (M, error), dst *M) error {
+	if err := noOptions(d); err != nil {
+		return err
+	}
+	if d.Model == "" {
+		return nil
+	}
+	m, err := parse(d.Model)
+	if err != nil {
+		return err
+	}
+	*dst = m
+	return nil
 }
 
 // newXCE builds the XCE driver; both models speak one frame, so the protocol names the model.
@@ -146,14 +273,7 @@ func protocolNames() []string {
 
 func newNanhua(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
 	o := nanhua.DefaultOpts
-	if d.Model != "" {
-		m, err := nanhua.ParseModel(d.Model)
-		if err != nil {
-			return nil, err
-		}
-		o.Model = m
-	}
-	if err := noOptions(d); err != nil {
+	if err := withModel(d, nanhua.ParseModel, &o.Model); err != nil {
 		return nil, err
 	}
 	return nanhua.New(rw, o)
