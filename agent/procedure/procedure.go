@@ -37,6 +37,10 @@ const (
 	PedalRelease = "release" // release it: engine at idle
 )
 
+// GearTest in Prompt.Gear asks for the gear in which full throttle gives about 70 km/h
+// (lug-down); the driver knows the vehicle.
+const GearTest = "test"
+
 // Actions of a Prompt, for the operator rather than the driver.
 const (
 	ActionInsertProbe  = "insert_probe"  // probe (and VMAS hose) on the tailpipe

@@ -23,6 +23,8 @@ import (
 	"imagent/agent/station"
 	"imagent/config"
 	"imagent/drivers"
+	"imagent/drivers/dyno/xincheng"
+	"imagent/drivers/dyno/xincheng/xinchengsim"
 	"imagent/drivers/flow/flv1000"
 	"imagent/drivers/flow/flv1000/flv1000sim"
 	"imagent/drivers/gas/nanhua"
@@ -32,6 +34,8 @@ import (
 	"imagent/drivers/opacity/mqw510x"
 	"imagent/drivers/opacity/mqw510x/mqw510xsim"
 	"imagent/drivers/simport"
+	"imagent/drivers/tacho/nt"
+	"imagent/drivers/tacho/nt/ntsim"
 	"imagent/drivers/weather/xce100"
 	"imagent/drivers/weather/xce100/xce100sim"
 )
@@ -72,6 +76,9 @@ type Lane struct {
 	Engine        *flb100sim.Engine    // what every opacimeter simulator samples (fed by Vehicle)
 	Dilution      *flv1000sim.Dilution // the flowmeter's tunnel (fed by Vehicle)
 	FlowmeterSim  *flv1000sim.Sim
+	Roller        *xinchengsim.Roller // the dyno's rollers, with the vehicle on them
+	DynoSim       *xinchengsim.Sim
+	TachSim       *ntsim.Sim
 	OpacimeterSim interface {
 		Serve(ctx context.Context, rw io.ReadWriter) error
 	}
@@ -274,6 +281,28 @@ func (l *Lane) add(ctx context.Context, role string, o Options) error {
 		return l.serve(ctx, o, station.Spec{Name: "flowmeter", Role: Flowmeter, Protocol: "flow/flv1000", Model: "FLV-1000"},
 			l.FlowmeterSim.Serve, &serial.Mode{BaudRate: 9600},
 			func(rw io.ReadWriter) (drivers.Device, error) { return flv1000.New(rw, flv1000.DefaultOpts) })
+	case Dyno:
+		vo := l.Vehicle.Options()
+		ro := xinchengsim.RollerOptions{MaxDriveKW: vo.RatedPowerKW, MaxDriveN: 40000, MaxForceN: 6000}
+		if vo.Kind == simvehicle.Diesel {
+			ro.MaxForceN, ro.InertiaKg = 20000, 1800
+		}
+		l.Roller = xinchengsim.NewRoller(ro)
+		l.DynoSim = xinchengsim.New(xinchengsim.Options{Roller: l.Roller, Clock: l.Clock.Now})
+		l.Vehicle.SetRollers(rollers{l.Roller})
+		return l.serve(ctx, o, station.Spec{Name: "dyno", Role: Dyno, Protocol: "dyno/xincheng", Model: "8.1"},
+			l.DynoSim.Serve, &serial.Mode{BaudRate: 38400},
+			func(rw io.ReadWriter) (drivers.Device, error) { return xincheng.New(rw, xincheng.DefaultOpts) })
+	case Tach:
+		eng := ntsim.NewEngine(0, l.Clock.Now)
+		eng.SetSource(func(now time.Time) ntsim.EngineState {
+			st := l.Vehicle.Step(now)
+			return ntsim.EngineState{RPM: st.RPM, OilTempC: st.OilTempC}
+		})
+		l.TachSim = ntsim.New(ntsim.Options{Model: nt.VMT2000, Engine: eng, Clock: l.Clock.Now})
+		return l.serve(ctx, o, station.Spec{Name: "tachometer", Role: Tach, Protocol: "tacho/nt", Model: string(nt.VMT2000)},
+			l.TachSim.Serve, &serial.Mode{BaudRate: 19200},
+			func(rw io.ReadWriter) (drivers.Device, error) { return nt.New(rw, nt.DefaultOpts) })
 	case Weather:
 		l.WeatherSim = xce100sim.New(xce100sim.Options{Model: xce100.XCE100, Weather: xce100sim.Fixed(o.Weather), Clock: l.Clock.Now})
 		return l.serve(ctx, o, station.Spec{Name: "weather", Role: Weather, Protocol: "weather/xce100", Model: string(xce100.XCE100)},
@@ -344,3 +373,11 @@ func (l *Lane) Close() {
 		c.Close()
 	}
 }
+
+// rollers lets the vehicle drive the dyno simulator's rollers.
+type rollers struct{ r *xinchengsim.Roller }
+
+func (x rollers) SpeedKmh() float64         { return x.r.State().SpeedKmh }
+func (x rollers) PowerKW() float64          { return x.r.State().PowerKW }
+func (x rollers) SetThrottle(v float64)     { x.r.SetThrottle(v) }
+func (x rollers) SetDriveSpeed(kmh float64) { x.r.SetDriveSpeed(kmh) }

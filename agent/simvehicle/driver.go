@@ -110,18 +110,23 @@ func (d *Driver) Follow(p procedure.Prompt) {
 	if p.Probe {
 		v.SetProbe(true)
 	}
-	if p.Gear != "" {
-		if p.Gear == "N" {
-			v.SetGear(0)
-		} else if g, err := strconv.Atoi(p.Gear); err == nil {
+	gear := 0
+	switch {
+	case p.Gear == "N":
+		v.SetGear(0)
+	case p.Gear == procedure.GearTest:
+		v.SelectGearFor(70)
+	case p.Gear != "":
+		if g, err := strconv.Atoi(p.Gear); err == nil {
 			v.SetGear(g)
+			gear = g
 		}
 	}
 	switch {
 	case p.Pedal == procedure.PedalFull:
 		v.SetPedal(1, d.Now())
 	case p.TargetKmh > 0 || p.Drive:
-		v.Drive(p.TargetKmh)
+		v.Drive(p.TargetKmh, gear)
 	case p.TargetRPM > 0:
 		v.SetTargetRPM(p.TargetRPM)
 	case p.Pedal == procedure.PedalRelease:

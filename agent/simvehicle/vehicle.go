@@ -228,18 +228,43 @@ func (v *Vehicle) SetGear(g int) {
 	v.mu.Unlock()
 }
 
-// Drive makes the driver hold kmh on the rollers, in the gear that suits it.
-func (v *Vehicle) Drive(kmh float64) {
+// Drive makes the driver hold kmh on the rollers, in the highest gear that keeps the engine
+// at 1500 r/min or more (gear 0: keep the gear selected).
+func (v *Vehicle) Drive(kmh float64, gear int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.drive = max(0, kmh)
 	v.pedal = 0
-	if kmh > 0 && v.gear == 0 {
+	switch {
+	case gear > 0:
+		v.gear = min(gear, len(v.o.GearKmh))
+	case kmh > 0:
 		v.gear = 1
+		for g := len(v.o.GearKmh); g >= 1; g-- {
+			if kmh/v.o.GearKmh[g-1]*1000 >= 1500 {
+				v.gear = g
+				break
+			}
+		}
 	}
 	if v.rollers != nil {
 		v.rollers.SetDriveSpeed(v.drive)
 	}
+}
+
+// SelectGearFor selects the gear whose top speed (at the governed maximum) is nearest kmh,
+// as the lug-down method asks (about 70 km/h).
+func (v *Vehicle) SelectGearFor(kmh float64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	best := 1
+	for g := range v.o.GearKmh {
+		top := v.o.GearKmh[g] * v.o.MaxRPM / 1000
+		if math.Abs(top-kmh) < math.Abs(v.o.GearKmh[best-1]*v.o.MaxRPM/1000-kmh) {
+			best = g + 1
+		}
+	}
+	v.gear = best
 }
 
 // SetProbe puts the probe (and the VMAS hose) on the tailpipe or takes it off.
