@@ -89,6 +89,7 @@ type Lane struct {
 	filter    float64 // the opacity the check filter really has, %
 	o2Low     float64 // the O2 the flowmeter's check gas really has, %
 	weather   xce100sim.Conditions
+	hoseOff   bool // the flowmeter\'s hose is off the tailpipe although the probe is in
 
 	devices map[string]*station.Device
 	order   []string
@@ -185,6 +186,20 @@ func (l *Lane) couple() {
 	})
 }
 
+// SetHoseOff takes the flowmeter's hose off the tailpipe (or puts it back with the probe).
+func (l *Lane) SetHoseOff(off bool) {
+	l.mu.Lock()
+	l.hoseOff = off
+	l.mu.Unlock()
+}
+
+// SetFlowmeterGas puts a gas of o2 % O2 on the flowmeter (0 takes it off).
+func (l *Lane) SetFlowmeterGas(o2 float64) {
+	l.mu.Lock()
+	l.o2Gas = o2
+	l.mu.Unlock()
+}
+
 // follow connects the flowmeter's hose to the tailpipe while the probe is in (or a check
 // gas to the flowmeter) until ctx is done.
 func (l *Lane) follow(ctx context.Context) {
@@ -197,9 +212,9 @@ func (l *Lane) follow(ctx context.Context) {
 		case <-t.C:
 		}
 		l.mu.Lock()
-		gas := l.o2Gas > 0
+		gas, off := l.o2Gas > 0, l.hoseOff
 		l.mu.Unlock()
-		l.Dilution.SetExhaust(gas || l.Vehicle.Probe())
+		l.Dilution.SetExhaust(gas || (l.Vehicle.Probe() && !off))
 	}
 }
 
