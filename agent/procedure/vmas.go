@@ -170,7 +170,7 @@ type vmas struct {
 // vmasSecond is one second of the cycle with its masses.
 type vmasSecond struct {
 	v, rpm, hc, co, no, co2, o2, o2dil, flow, ratio, exhL, df, kh, hcMg, coMg, noMg float64
-	lowFlow                                                                       bool
+	lowFlow                                                                         bool
 }
 
 func (x *vmas) test(ctx context.Context) error {
