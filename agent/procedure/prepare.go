@@ -136,21 +136,24 @@ func (r *run) prepareAnalyzer(ctx context.Context) error {
 	return r.fresh(ctx, a, time.Now())
 }
 
-// stopAnalyzerPump switches the pump off after a test; a failure is only logged.
-func (r *run) stopAnalyzerPump() {
-	if r.env.Analyzer == nil {
+// stopAnalyzerPump switches the analyzer's pump off after a test; a failure is only logged.
+func (r *run) stopAnalyzerPump() { r.stopPump(r.env.Analyzer) }
+
+// stopPump switches an instrument's sample pump off; a failure is only logged.
+func (r *run) stopPump(in Instrument) {
+	if in == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := r.env.Analyzer.Do(ctx, func(ctx context.Context, d drivers.Device) error {
+	err := in.Do(ctx, func(ctx context.Context, d drivers.Device) error {
 		if p, ok := d.(drivers.Pump); ok {
 			return p.SetPump(ctx, false)
 		}
 		return nil
 	})
 	if err != nil {
-		r.env.log().Warn("analyzer pump off", "err", err)
+		r.env.log().Warn("pump off", "device", in.Spec().Name, "err", err)
 	}
 }
 

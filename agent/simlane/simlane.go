@@ -300,7 +300,7 @@ func (l *Lane) add(ctx context.Context, role string, o Options) error {
 		vo := l.Vehicle.Options()
 		ro := xinchengsim.RollerOptions{MaxDriveKW: vo.RatedPowerKW, MaxDriveN: 40000, MaxForceN: 6000}
 		if vo.Kind == simvehicle.Diesel {
-			ro.MaxForceN, ro.InertiaKg = 20000, 1800
+			ro.MaxForceN = 20000
 		}
 		l.Roller = xinchengsim.NewRoller(ro)
 		l.DynoSim = xinchengsim.New(xinchengsim.Options{Roller: l.Roller, Clock: l.Clock.Now})
