@@ -308,8 +308,17 @@ func (l *Lane) runCheck(rctx, agentCtx context.Context, req selfcheck.Request) {
 
 // Runners returns a Runner for every method procedure implements.
 func Runners() map[string]Runner {
+	adapt := func(run func(context.Context, procedure.Env, procedure.TestRequest) (*contract.TestBody, error)) Runner {
+		return func(ctx context.Context, env procedure.Env, req Request) (*contract.TestBody, error) {
+			return run(ctx, env, procedure.TestRequest{InspectionID: req.InspectionID, Vehicle: req.Vehicle})
+		}
+	}
 	return map[string]Runner{
-		contract.MethodTSI: TSI,
+		contract.MethodTSI:       TSI,
+		contract.MethodASM:       adapt(procedure.RunASM),
+		contract.MethodVMAS:      adapt(procedure.RunVMAS),
+		contract.MethodFreeAccel: adapt(procedure.RunFreeAccel),
+		contract.MethodLugDown:   adapt(procedure.RunLugDown),
 	}
 }
 

@@ -35,9 +35,9 @@ func newRun(env Env, method string, body *contract.TestBody) *run {
 // ready waits until inst answers and reports neither warm-up nor a running operation,
 // asking it with its status command when it has one.
 func (r *run) ready(ctx context.Context, inst Instrument, reason string) error {
-	timeout := int(r.q.of("common", "device_ready_timeout_s"))
-	var last string
-	for i := 0; ; i++ {
+	timeout := time.Duration(r.q.of("common", "device_ready_timeout_s") * float64(time.Second))
+	deadline := r.env.Clock.Now().Add(timeout)
+	for {
 		ok, why := instrumentReady(ctx, inst)
 		if ok {
 			return nil
@@ -45,9 +45,8 @@ func (r *run) ready(ctx context.Context, inst Instrument, reason string) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		last = why
-		if i >= timeout*4 {
-			return abort(reason, "%s after %d s: %s", inst.Spec().Name, timeout, last)
+		if r.env.Clock.Now().After(deadline) {
+			return abort(reason, "%s after %v: %s", inst.Spec().Name, timeout, why)
 		}
 		if err := r.env.Clock.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
@@ -95,9 +94,10 @@ func (r *run) do(ctx context.Context, inst Instrument, reason, what string, fn f
 // fresh waits for a reading of inst newer than since: device commands hold the port, so the
 // last reading before them predates their effect.
 func (r *run) fresh(ctx context.Context, inst Instrument, since time.Time) error {
-	timeout := int(r.q.of("common", "device_ready_timeout_s"))
-	for i := 0; inst.Snapshot().LastFrame.Before(since); i++ {
-		if i >= timeout*4 {
+	timeout := time.Duration(r.q.of("common", "device_ready_timeout_s") * float64(time.Second))
+	deadline := r.env.Clock.Now().Add(timeout)
+	for inst.Snapshot().LastFrame.Before(since) {
+		if r.env.Clock.Now().After(deadline) {
 			return abort(AbortNoData, "%s: no reading after its command", inst.Spec().Name)
 		}
 		if err := r.env.Clock.Sleep(ctx, 250*time.Millisecond); err != nil {

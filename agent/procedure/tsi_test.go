@@ -135,7 +135,7 @@ func TestTSIAborts(t *testing.T) {
 		{
 			name: "HC hangs in the hose",
 			setup: func(l *simlane.Lane) {
-				l.Vehicle.SetHoseHC(2000)
+				l.Vehicle.SetHoseHC(20000) // still high after the zero and the ready checks
 				l.Driver.Misbehave(func(p procedure.Prompt) bool {
 					if p.Phase == "hc_residual" {
 						l.Vehicle.SetHoseHC(2000) // it never flushes

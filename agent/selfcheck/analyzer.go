@@ -79,14 +79,10 @@ func (c *check) gas(ctx context.Context) error {
 	if g.C3H8ppm > 0 && pef <= 0 {
 		return procedure.Abort(AbortRequest, "the analyzer's PEF is needed to compare HC with a propane bottle")
 	}
-	// Tell the analyzer the bottle's values where it takes them (it shows its own
-	// comparison), then pump the gas through the probe.
-	err := c.do(ctx, "write check gas and pump on", func(ctx context.Context, d drivers.Device) error {
-		if w, ok := d.(drivers.CalGasWriter); ok {
-			if err := w.WriteCalGas(ctx, g, true); err != nil {
-				return fmt.Errorf("write check gas: %w", err)
-			}
-		}
+	// The gas flows through the probe and the analyzer reads it as it reads exhaust; imagent
+	// compares the readings with the bottle itself (the analyzer's own gas-check command is
+	// not needed for that).
+	err := c.do(ctx, "pump on", func(ctx context.Context, d drivers.Device) error {
 		if p, ok := d.(drivers.Pump); ok {
 			return p.SetPump(ctx, true)
 		}

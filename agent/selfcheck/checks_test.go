@@ -157,3 +157,37 @@ func TestOpacimeterAndFlowmeterChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestDynoCoastDownAndParasitic(t *testing.T) {
+	t.Parallel()
+	// The coast times are interpolated between the dyno's stream frames (20 ms of real
+	// time, 0.4 s of procedure time at this speed).
+	l := newLane(t, simlane.Options{Roles: []string{simlane.Dyno}, Speed: 20})
+	for _, chk := range []string{contract.CheckDynoCoastDown, contract.CheckDynoParasitic} {
+		b := run(t, l, l.CheckRequest(chk, 0))
+		if b.Result != contract.VerdictPass || len(b.Items) != 2 {
+			t.Errorf("%s: %s (%s %s) items %+v", chk, b.Result, b.AbortReason, b.AbortDetail, b.Items)
+		}
+		for _, it := range b.Items {
+			if it.Measured <= 0 || it.Nominal <= 0 {
+				t.Errorf("%s: item %+v", chk, it)
+			}
+		}
+	}
+	// A dyno whose parasitic loss is far above its configured curve fails both.
+	p := config.DefaultParams()
+	for i, v := range p.Values {
+		if v.Method == "asm" && v.Name == "parasitic_c" {
+			p.Values[i].Value = 3 // kW more loss configured than the machine has
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := selfcheck.Run(ctx, l.Env(p, "a"), l.CheckRequest(contract.CheckDynoParasitic, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Result != contract.VerdictFail {
+		t.Errorf("parasitic check against a wrong curve: %s %+v", b.Result, b.Items)
+	}
+}

@@ -48,6 +48,21 @@ func (c *check) watchSpeed(ctx context.Context, timeout float64, done func(v flo
 	}
 }
 
+// freshAfter waits (up to 10 s of procedure time) for a reading that arrived after t, so
+// what is measured next follows the operator's last action.
+func (c *check) freshAfter(ctx context.Context, t time.Time) error {
+	deadline := c.env.Clock.Now().Add(10 * time.Second)
+	for c.inst.Snapshot().LastFrame.Before(t) {
+		if c.env.Clock.Now().After(deadline) {
+			return procedure.Abort(procedure.AbortNoData, "%s: no reading since the operator's action", c.inst.Spec().Name)
+		}
+		if err := c.env.Clock.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func sleepReal(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -243,6 +258,9 @@ func (c *check) opacimeter(ctx context.Context) error {
 	}
 	c.item("zero_opacity_pct", 0, z[drivers.OpacityPct], contract.ErrorAbs, "opacity_zero_tol_pct")
 	c.prompt(procedure.Prompt{Phase: "filter", Text: fmt.Sprintf("insert the %.1f %% check filter", c.req.FilterPct), Action: procedure.ActionInsertFilter})
+	if err := c.freshAfter(ctx, time.Now()); err != nil {
+		return err
+	}
 	if _, err := c.measure(ctx, "filter_settle", 2, qs, ""); err != nil {
 		return err
 	}
@@ -290,7 +308,10 @@ func (c *check) flowmeter(ctx context.Context) error {
 	c.item("o2_high_pct", high, a[drivers.O2DilPct], contract.ErrorAbs, "flow_o2_tol_pct")
 	c.prompt(procedure.Prompt{Phase: "o2_low", Text: fmt.Sprintf("connect the %.1f %% O2 check gas to the flowmeter", c.req.O2LowPct),
 		Action: procedure.ActionConnectGas, Gas: "o2_low"})
-	if _, err := c.measure(ctx, "o2_low_settle", 3, qs, ""); err != nil {
+	if err := c.freshAfter(ctx, time.Now()); err != nil {
+		return err
+	}
+	if _, err := c.measure(ctx, "o2_low_settle", int(c.q.v("gas_settle_s")), qs, ""); err != nil {
 		return err
 	}
 	l, err := c.measure(ctx, "o2_low", n, qs, "reading the O2 check gas")

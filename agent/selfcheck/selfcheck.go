@@ -184,24 +184,26 @@ func (c *check) item(name string, nominal, measured float64, unit, tolParam stri
 	return it
 }
 
-// ready waits up to common.device_ready_timeout_s for the instrument.
+// ready waits up to common.device_ready_timeout_s (procedure time) for the instrument.
 func (c *check) ready(ctx context.Context) error {
-	timeout, err := c.env.Params.Value("common", "device_ready_timeout_s")
+	secs, err := c.env.Params.Value("common", "device_ready_timeout_s")
 	if err != nil {
 		return err
 	}
-	var why string
-	for i := 0; i <= int(timeout)*4; i++ {
-		ok, w := procedure.Ready(ctx, c.inst)
+	timeout := time.Duration(secs * float64(time.Second))
+	deadline := c.env.Clock.Now().Add(timeout)
+	for {
+		ok, why := procedure.Ready(ctx, c.inst)
 		if ok {
 			return nil
 		}
-		why = w
+		if c.env.Clock.Now().After(deadline) {
+			return procedure.Abort(procedure.AbortDeviceNotReady, "%s after %v: %s", c.inst.Spec().Name, timeout, why)
+		}
 		if err := c.env.Clock.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	return procedure.Abort(procedure.AbortDeviceNotReady, "%s after %.0f s: %s", c.inst.Spec().Name, timeout, why)
 }
 
 // do runs a device command; a failure aborts the check.

@@ -241,7 +241,9 @@ func (l *Lane) serve(ctx context.Context, o Options, spec station.Spec, sim func
 		return d, p, nil
 	}
 	spec.Port = pty.SlavePath
-	spec.Poll = o.Poll
+	if spec.Poll == 0 {
+		spec.Poll = o.Poll
+	}
 	dev := station.NewDevice(spec, open, o.Log)
 	l.devices[spec.Role] = dev
 	l.order = append(l.order, spec.Role)
@@ -298,14 +300,18 @@ func (l *Lane) add(ctx context.Context, role string, o Options) error {
 			func(rw io.ReadWriter) (drivers.Device, error) { return flv1000.New(rw, flv1000.DefaultOpts) })
 	case Dyno:
 		vo := l.Vehicle.Options()
-		ro := xinchengsim.RollerOptions{MaxDriveKW: vo.RatedPowerKW, MaxDriveN: 40000, MaxForceN: 6000}
+		// The rollers' own loss matches the default asm.parasitic_* curve (0.0006·v² +
+		// 0.0003·v kW with v in km/h, i.e. about 1.08 N + 7.78 N per m/s).
+		ro := xinchengsim.RollerOptions{MaxDriveKW: vo.RatedPowerKW, MaxDriveN: 40000, MaxForceN: 6000,
+			ParasiticN: 1.08, ParasiticNs: 7.78}
 		if vo.Kind == simvehicle.Diesel {
 			ro.MaxForceN = 20000
 		}
 		l.Roller = xinchengsim.NewRoller(ro)
 		l.DynoSim = xinchengsim.New(xinchengsim.Options{Roller: l.Roller, Clock: l.Clock.Now})
 		l.Vehicle.SetRollers(rollers{l.Roller})
-		return l.serve(ctx, o, station.Spec{Name: "dyno", Role: Dyno, Protocol: "dyno/xincheng", Model: "8.1"},
+		// The controller streams; a short poll takes each frame as it comes.
+		return l.serve(ctx, o, station.Spec{Name: "dyno", Role: Dyno, Protocol: "dyno/xincheng", Model: "8.1", Poll: 5 * time.Millisecond},
 			l.DynoSim.Serve, &serial.Mode{BaudRate: 38400},
 			func(rw io.ReadWriter) (drivers.Device, error) { return xincheng.New(rw, xincheng.DefaultOpts) })
 	case Tach:
