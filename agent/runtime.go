@@ -43,6 +43,7 @@ type runtimeOpts struct {
 	simulated bool                   // every test record is flagged simulated
 	prompt    func(procedure.Prompt) // also receives every prompt (a simulated driver)
 	configDir string                 // where the configuration file is (region overrides are looked up beside it)
+	devices   []*station.Device      // instruments built elsewhere (a simulated lane), instead of cfg.Devices
 }
 
 // newRuntime opens the outbox and builds (but does not start) the supervisors, the lane
@@ -58,7 +59,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro ru
 	for _, q := range ob.Quarantined() {
 		log.Error("outbox was corrupt: moved aside, a new one was opened", "file", q)
 	}
-	rt := &runtime{cfg: cfg, log: log, outbox: ob, bootID: record.BootID()}
+	rt := &runtime{cfg: cfg, log: log, outbox: ob, bootID: record.BootID(), devices: ro.devices}
 	for _, d := range cfg.Devices {
 		open, err := serialOpener(d)
 		if err != nil {

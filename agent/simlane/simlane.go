@@ -40,6 +40,22 @@ import (
 	"imagent/drivers/weather/xce100/xce100sim"
 )
 
+// RolesFor returns the instruments a simulated lane needs for a test method, and whether
+// its vehicle is a diesel.
+func RolesFor(method string) (roles []string, diesel bool, opacimeter string) {
+	switch method {
+	case "asm":
+		return []string{Analyzer, Dyno, Weather}, false, ""
+	case "vmas":
+		return []string{Analyzer, Dyno, Flowmeter, Weather}, false, ""
+	case "free_accel":
+		return []string{Opacimeter, Tach, Weather}, true, "FLB-100"
+	case "lugdown":
+		return []string{Opacimeter, Dyno, Tach, Weather}, true, "MQW-5101"
+	}
+	return []string{Analyzer, Weather}, false, ""
+}
+
 // Roles of instruments a simulated lane can have.
 const (
 	Analyzer   = "analyzer"
@@ -63,6 +79,9 @@ type Options struct {
 	// most 100 ms and at least 10 ms.
 	Poll time.Duration
 	Log  *slog.Logger
+	// NoSupervisors builds the supervisors but does not run them: whoever takes
+	// Devices() runs them (the agent's runtime in the demo).
+	NoSupervisors bool
 }
 
 // Lane is a running simulated lane. Close stops it.
@@ -247,7 +266,9 @@ func (l *Lane) serve(ctx context.Context, o Options, spec station.Spec, sim func
 	dev := station.NewDevice(spec, open, o.Log)
 	l.devices[spec.Role] = dev
 	l.order = append(l.order, spec.Role)
-	l.wg.Go(func() { _ = dev.Run(ctx) })
+	if !o.NoSupervisors {
+		l.wg.Go(func() { _ = dev.Run(ctx) })
+	}
 	return nil
 }
 
