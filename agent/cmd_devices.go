@@ -24,7 +24,7 @@ import (
 // cmdSim exposes a protocol's simulator on a pseudo-terminal and prints its path.
 func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("usage: imagent sim PROTOCOL [--link PATH] [--seed N]  (protocols: %s)", strings.Join(protocolNames(), ", "))
+		return fmt.Errorf("usage: imagent sim PROTOCOL [--model M] [--link PATH] [--seed N]  (protocols: %s)", strings.Join(protocolNames(), ", "))
 	}
 	name, args := args[0], args[1:]
 	p, ok := lookupProtocol(name)
@@ -34,6 +34,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("sim "+name, stderr)
 	link := fs.String("link", "", "also create this symlink to the pseudo-terminal (a stable path for configs)")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the simulated values' noise")
+	model := fs.String("model", "", "instrument model to simulate (default: the protocol's first)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "%s simulator on %s (%d baud %d%s1 nominal)\n", p.name, pty.SlavePath,
 		p.mode.BaudRate, p.mode.DataBits, parityLetter(p.mode.Parity))
-	err = p.sim(*seed, nil)(ctx, pty.Master)
+	err = p.sim(simSpec{Model: *model, Seed: *seed})(ctx, pty.Master)
 	if ctx.Err() != nil {
 		return nil
 	}

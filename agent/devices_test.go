@@ -24,7 +24,7 @@ func startProtoSim(t *testing.T, p protocol) *simport.PTY {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = p.sim(1, nil)(ctx, pty.Master) })
+	wg.Go(func() { _ = p.sim(simSpec{Seed: 1})(ctx, pty.Master) })
 	t.Cleanup(func() { cancel(); wg.Wait(); pty.Close() })
 	return pty
 }

@@ -13,6 +13,10 @@ import (
 	"imagent/agent/station"
 	"imagent/config"
 	"imagent/drivers"
+	"imagent/drivers/dyno/nhc03"
+	"imagent/drivers/dyno/nhc03/nhc03sim"
+	"imagent/drivers/dyno/xincheng"
+	"imagent/drivers/dyno/xincheng/xinchengsim"
 	"imagent/drivers/flow/flv1000"
 	"imagent/drivers/flow/flv1000/flv1000sim"
 	"imagent/drivers/flow/nhf1"
@@ -33,6 +37,10 @@ import (
 	"imagent/drivers/opacity/mqw510x/mqw510xsim"
 	"imagent/drivers/opacity/nht"
 	"imagent/drivers/opacity/nht/nhtsim"
+	"imagent/drivers/tacho/nt"
+	"imagent/drivers/tacho/nt/ntsim"
+	"imagent/drivers/tacho/rpm5300"
+	"imagent/drivers/tacho/rpm5300/rpm5300sim"
 	"imagent/drivers/weather/dwsp"
 	"imagent/drivers/weather/dwsp/dwspsim"
 	"imagent/drivers/weather/xce100"
@@ -47,12 +55,32 @@ type protocol struct {
 	mode    serial.Mode // the instrument's own settings
 	streams bool        // the instrument sends without being asked
 	newDev  func(rw io.ReadWriter, d config.Device) (drivers.Device, error)
-	// sim returns the device side of the protocol (for `imagent sim` and the tests); the
-	// clock drives its physics (nil: the wall clock).
-	sim func(seed uint64, clock func() time.Time) serveFunc
+	// sim returns the device side of the protocol (for `imagent sim` and the tests).
+	sim func(s simSpec) serveFunc
+}
+
+// simSpec says which simulator to build: the model (as a config would name it), the seed
+// of its noise and the clock of its physics (nil: the wall clock).
+type simSpec struct {
+	Model string
+	Seed  uint64
+	Clock func() time.Time
 }
 
 type serveFunc func(ctx context.Context, rw io.ReadWriter) error
+
+// modelOr parses name with parse, or returns def when name is empty.
+func modelOr[M any](name string, parse func(string) (M, error), def M) (M, error) {
+	if name == "" {
+		return def, nil
+	}
+	return parse(name)
+}
+
+// failing is a simulator that cannot start.
+func failing(err error) serveFunc {
+	return func(context.Context, io.ReadWriter) error { return err }
+}
 
 func mode(baud int, bits int, parity serial.Parity) serial.Mode {
 	return serial.Mode{BaudRate: baud, DataBits: bits, Parity: parity, StopBits: serial.OneStopBit}
@@ -62,9 +90,13 @@ func mode(baud int, bits int, parity serial.Parity) serial.Mode {
 func protocols() []protocol {
 	return []protocol{
 		{name: "gas/nanhua", role: "analyzer", mode: mode(9600, 8, serial.NoParity), newDev: newNanhua,
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				car := nanhuasim.NewCar(seed)
-				return nanhuasim.New(nanhuasim.Options{Model: nanhua.NHA503, Vehicle: car, Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				car := nanhuasim.NewCar(s.Seed)
+				m, err := modelOr(s.Model, nanhua.ParseModel, nanhua.NHA503)
+				if err != nil {
+					return failing(err)
+				}
+				return nanhuasim.New(nanhuasim.Options{Model: m, Vehicle: car, Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "gas/nha506", role: "analyzer", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -73,8 +105,8 @@ func protocols() []protocol {
 				}
 				return nha506.New(rw, nha506.DefaultOpts)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return nha506sim.New(nha506sim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return nha506sim.New(nha506sim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "gas/mingquan", role: "analyzer", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -84,8 +116,12 @@ func protocols() []protocol {
 				}
 				return mingquan.New(rw, o)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return mingquansim.New(mingquansim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				m, err := modelOr(s.Model, mingquan.ParseModel, mingquan.MQW50A)
+				if err != nil {
+					return failing(err)
+				}
+				return mingquansim.New(mingquansim.Options{Model: m, Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "gas/fasm", role: "analyzer", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -94,8 +130,8 @@ func protocols() []protocol {
 				}
 				return fasm.New(rw, fasm.DefaultOpts)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return fasmsim.New(fasmsim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return fasmsim.New(fasmsim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "gas/ak", role: "analyzer", mode: mode(9600, 7, serial.EvenParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -104,8 +140,53 @@ func protocols() []protocol {
 				}
 				return ak.New(rw, ak.DefaultOpts)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return aksim.New(aksim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return aksim.New(aksim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
+			}},
+		{name: "dyno/xincheng", role: "dyno", mode: mode(38400, 8, serial.NoParity), streams: true,
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return xincheng.New(rw, xincheng.DefaultOpts)
+			},
+			sim: func(s simSpec) serveFunc {
+				return xinchengsim.New(xinchengsim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
+			}},
+		{name: "dyno/nhc03", role: "dyno", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return nhc03.New(rw, nhc03.DefaultOpts)
+			},
+			sim: func(s simSpec) serveFunc {
+				return nhc03sim.New(nhc03sim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
+			}},
+		{name: "tacho/nt", role: "tachometer", mode: mode(19200, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				o := nt.DefaultOpts
+				if err := withModel(d, nt.ParseModel, &o.Model); err != nil {
+					return nil, err
+				}
+				return nt.New(rw, o)
+			},
+			sim: func(s simSpec) serveFunc {
+				m, err := modelOr(s.Model, nt.ParseModel, nt.DefaultOpts.Model)
+				if err != nil {
+					return failing(err)
+				}
+				return ntsim.New(ntsim.Options{Model: m, Clock: s.Clock, Seed: s.Seed}).Serve
+			}},
+		{name: "tacho/rpm5300", role: "tachometer", mode: mode(9600, 8, serial.NoParity), streams: true,
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return rpm5300.New(rw, rpm5300.DefaultOpts)
+			},
+			sim: func(s simSpec) serveFunc {
+				return rpm5300sim.New(rpm5300sim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "display/ledtext", role: "display", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -117,17 +198,17 @@ func protocols() []protocol {
 			sim: func(seed uint64, clock func() time.Time) serveFunc { return new(ledboard.Sim).Serve }},
 		{name: "weather/xce100", role: "weather", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) { return newXCE(rw, d, xce100.XCE100) },
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return xce100sim.New(xce100sim.Options{Model: xce100.XCE100, Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return xce100sim.New(xce100sim.Options{Model: xce100.XCE100, Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "weather/xce101", role: "weather", mode: mode(9600, 8, serial.NoParity), streams: true,
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) { return newXCE(rw, d, xce100.XCE101) },
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return xce100sim.New(xce100sim.Options{Model: xce100.XCE101, Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return xce100sim.New(xce100sim.Options{Model: xce100.XCE101, Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "weather/dwsp", role: "weather", mode: mode(9600, 8, serial.NoParity), newDev: newDWSP,
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return dwspsim.New(dwspsim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return dwspsim.New(dwspsim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "opacity/flb100", role: "opacimeter", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -136,8 +217,8 @@ func protocols() []protocol {
 				}
 				return flb100.New(rw, flb100.DefaultOpts)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return flb100sim.New(flb100sim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return flb100sim.New(flb100sim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "opacity/nht", role: "opacimeter", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -147,8 +228,12 @@ func protocols() []protocol {
 				}
 				return nht.New(rw, o)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return nhtsim.New(nhtsim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				m, err := modelOr(s.Model, nht.ParseModel, nht.NHT6)
+				if err != nil {
+					return failing(err)
+				}
+				return nhtsim.New(nhtsim.Options{Model: m, Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "opacity/mqw510x", role: "opacimeter", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -158,8 +243,12 @@ func protocols() []protocol {
 				}
 				return mqw510x.New(rw, o)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return mqw510xsim.New(mqw510xsim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				m, err := modelOr(s.Model, mqw510x.ParseModel, mqw510x.MQW5101)
+				if err != nil {
+					return failing(err)
+				}
+				return mqw510xsim.New(mqw510xsim.Options{Model: m, Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "flow/flv1000", role: "flowmeter", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -168,8 +257,8 @@ func protocols() []protocol {
 				}
 				return flv1000.New(rw, flv1000.DefaultOpts)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return flv1000sim.New(flv1000sim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return flv1000sim.New(flv1000sim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 		{name: "flow/nhf1", role: "flowmeter", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
@@ -178,8 +267,8 @@ func protocols() []protocol {
 				}
 				return nhf1.New(rw, nhf1.DefaultOpts)
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc {
-				return nhf1sim.New(nhf1sim.Options{Clock: clock, Seed: seed}).Serve
+			sim: func(s simSpec) serveFunc {
+				return nhf1sim.New(nhf1sim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
 	}
 }
