@@ -195,7 +195,7 @@ func protocols() []protocol {
 				}
 				return ledboard.New(rw), nil
 			},
-			sim: func(seed uint64, clock func() time.Time) serveFunc { return new(ledboard.Sim).Serve }},
+			sim: func(simSpec) serveFunc { return new(ledboard.Sim).Serve }},
 		{name: "weather/xce100", role: "weather", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) { return newXCE(rw, d, xce100.XCE100) },
 			sim: func(s simSpec) serveFunc {
