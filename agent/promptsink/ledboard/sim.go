@@ -97,6 +97,10 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 			}
 			line := buf[:i+1]
 			buf = buf[i+1:]
+			// Resynchronise on the last '$': bytes before it are noise on the line.
+			if j := bytes.LastIndexByte(line, '$'); j > 0 {
+				line = line[j:]
+			}
 			if r := s.Reply(line); r != nil {
 				if _, err := rw.Write(r); err != nil && !errors.Is(err, syscall.EIO) {
 					return fmt.Errorf("ledboard sim: write: %w", err)
