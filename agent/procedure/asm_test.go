@@ -176,6 +176,14 @@ func TestASMAborts(t *testing.T) {
 				return false
 			})
 		}, procedure.AbortDilution, "2540"},
+		{"analyzer low flow in 5025", func(l *simlane.Lane) {
+			l.Driver.Misbehave(func(p procedure.Prompt) bool {
+				if p.Phase == "5025" && p.Remaining < 80 {
+					l.AnalyzerSim.SetLowFlow(true)
+				}
+				return false
+			})
+		}, procedure.AbortLowFlow, "5025"},
 		{"rollers turning before the test", func(l *simlane.Lane) {
 			l.Roller.SetMotor(true)
 			deadline := time.Now().Add(5 * time.Second)

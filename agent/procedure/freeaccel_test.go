@@ -20,6 +20,17 @@ func dieselLane(t *testing.T, roles ...string) *simlane.Lane {
 	return newLane(t, simlane.Options{Roles: roles, Vehicle: simvehicle.Options{Kind: simvehicle.Diesel}})
 }
 
+func TestFreeAccelZeroFails(t *testing.T) {
+	t.Parallel()
+	// An FLB-100 whose zero takes longer than 3 s never answers it.
+	l := newLane(t, simlane.Options{Roles: []string{simlane.Opacimeter, simlane.Weather}, Vehicle: simvehicle.Options{Kind: simvehicle.Diesel},
+		OpacimeterZeroTime: time.Minute})
+	b := runFreeAccel(t, env(l))
+	if b.Verdict != contract.VerdictAbort || b.AbortReason != procedure.AbortZeroFailed || len(b.Process.Rows) != 0 {
+		t.Fatalf("verdict %s %q (%s), %d rows", b.Verdict, b.AbortReason, b.AbortDetail, len(b.Process.Rows))
+	}
+}
+
 func runFreeAccel(t *testing.T, e procedure.Env) *contract.TestBody {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -85,6 +96,10 @@ func TestFreeAccelAborts(t *testing.T) {
 		reason  string
 		atPhase string
 	}{
+		{"opacimeter holds no peak", func(l *simlane.Lane) func(p procedure.Prompt) bool {
+			l.Vehicle.OnBlip(nil) // the instrument misses every acceleration
+			return nil
+		}, procedure.AbortNoPeak, "blow_1_wait"},
 		{"pedal pressed too slowly", func(l *simlane.Lane) func(p procedure.Prompt) bool {
 			return func(p procedure.Prompt) bool {
 				if p.Phase == "blow_2" && p.Pedal == procedure.PedalFull {

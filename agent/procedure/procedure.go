@@ -120,7 +120,6 @@ const (
 	AbortNoPeak           = "opacimeter_no_peak"
 	AbortOpacimeter       = "opacimeter_command_failed"
 	AbortPowerScan        = "power_scan_failed"
-	AbortVehicle          = "vehicle_data_missing"
 )
 
 // abortError ends a run early with a reason that goes into the record.

@@ -16,6 +16,15 @@ func vmasLane(t *testing.T) *simlane.Lane {
 	return newLane(t, simlane.Options{Roles: []string{simlane.Analyzer, simlane.Dyno, simlane.Flowmeter, simlane.Weather}})
 }
 
+func TestVMASFlowmeterWarmingUp(t *testing.T) {
+	t.Parallel()
+	l := newLane(t, simlane.Options{Roles: []string{simlane.Analyzer, simlane.Dyno, simlane.Flowmeter, simlane.Weather}, FlowmeterWarmup: time.Hour})
+	b := runVMAS(t, env(l))
+	if b.Verdict != contract.VerdictAbort || b.AbortReason != procedure.AbortDeviceNotReady || len(b.Process.Rows) != 0 {
+		t.Fatalf("verdict %s %q (%s), %d rows", b.Verdict, b.AbortReason, b.AbortDetail, len(b.Process.Rows))
+	}
+}
+
 func runVMAS(t *testing.T, e procedure.Env) *contract.TestBody {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -75,6 +75,10 @@ type Options struct {
 	Weather  xce100sim.Conditions
 	// Opacimeter is the opacimeter model: "FLB-100" (default) or "MQW-5101" (with NOx).
 	Opacimeter string
+	// OpacimeterZeroTime is how long the FLB-100's zero takes (default 500 ms; longer than
+	// 3 s it never answers, as the manual says). FlowmeterWarmup is the flowmeter's O2
+	// sensor warm-up.
+	OpacimeterZeroTime, FlowmeterWarmup time.Duration
 	// Poll is each supervisor's poll interval; default two polls per procedure second, at
 	// most 100 ms and at least 10 ms.
 	Poll time.Duration
@@ -294,7 +298,11 @@ func (l *Lane) add(ctx context.Context, role string, o Options) error {
 	case Opacimeter:
 		clock := l.Clock.Now
 		if o.Opacimeter == "" || o.Opacimeter == "FLB-100" {
-			sim := flb100sim.New(flb100sim.Options{Engine: l.Engine, Clock: clock, ZeroTime: 500 * time.Millisecond})
+			zt := o.OpacimeterZeroTime
+			if zt == 0 {
+				zt = 500 * time.Millisecond
+			}
+			sim := flb100sim.New(flb100sim.Options{Engine: l.Engine, Clock: clock, ZeroTime: zt})
 			l.OpacimeterSim = sim
 			return l.serve(ctx, o, station.Spec{Name: "opacimeter", Role: Opacimeter, Protocol: "opacity/flb100", Model: "FLB-100"},
 				sim.Serve, &serial.Mode{BaudRate: 9600},
@@ -315,7 +323,7 @@ func (l *Lane) add(ctx context.Context, role string, o Options) error {
 				return mqw510x.New(rw, do)
 			})
 	case Flowmeter:
-		l.FlowmeterSim = flv1000sim.New(flv1000sim.Options{Dilution: l.Dilution, Clock: l.Clock.Now})
+		l.FlowmeterSim = flv1000sim.New(flv1000sim.Options{Dilution: l.Dilution, Clock: l.Clock.Now, Warmup: o.FlowmeterWarmup})
 		return l.serve(ctx, o, station.Spec{Name: "flowmeter", Role: Flowmeter, Protocol: "flow/flv1000", Model: "FLV-1000"},
 			l.FlowmeterSim.Serve, &serial.Mode{BaudRate: 9600},
 			func(rw io.ReadWriter) (drivers.Device, error) { return flv1000.New(rw, flv1000.DefaultOpts) })
