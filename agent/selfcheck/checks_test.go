@@ -173,6 +173,9 @@ func TestDynoCoastDownAndParasitic(t *testing.T) {
 				t.Errorf("%s: item %+v", chk, it)
 			}
 		}
+		if v := l.Roller.State().SpeedKmh; v > 0.5 {
+			t.Errorf("%s left the rollers turning at %.1f km/h: the next test would refuse to start", chk, v)
+		}
 	}
 	// A dyno whose parasitic loss is far above its configured curve fails both.
 	p := config.DefaultParams()

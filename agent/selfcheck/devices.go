@@ -150,7 +150,24 @@ func (c *check) spinCoast(ctx context.Context, loadKW, stopKmh float64) ([]point
 		return nil, err
 	}
 	c.prompt(procedure.Prompt{Phase: "coast", Text: "coasting down"})
-	return c.watchSpeed(ctx, 300, func(v float64) bool { return v < stopKmh })
+	pts, err := c.watchSpeed(ctx, 300, func(v float64) bool { return v < stopKmh })
+	if err != nil {
+		return pts, err
+	}
+	// Brake the rollers to rest, so the next test finds them still.
+	still, _ := c.env.Params.Value("common", "dyno_still_max_kmh")
+	err = c.do(ctx, "brake to rest", func(ctx context.Context, d drivers.Device) error {
+		if dc, ok := d.(drivers.DynoController); ok {
+			return dc.SetControl(ctx, drivers.ControlSpeed, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return pts, err
+	}
+	c.prompt(procedure.Prompt{Phase: "stop", Text: "braking the rollers to rest"})
+	_, err = c.watchSpeed(ctx, 60, func(v float64) bool { return v <= still })
+	return pts, err
 }
 
 // stopDyno leaves the dyno without load and its motor off.
