@@ -54,16 +54,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if rw == nil {
 		return nil, errors.New("nhc03: nil port")
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nhc03: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+	); err != nil {
+		return nil, fmt.Errorf("nhc03: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -293,15 +288,9 @@ func what(r Request) string {
 // transact drains stale input, writes r and fills reply; a first byte of NAK is
 // drivers.ErrNAK and the rest is then not read. d.mu is held.
 func (d *Dev) transact(ctx context.Context, r Request, reply []byte) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("nhc03: %s: %w", what(r), err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return fmt.Errorf("nhc03: %s: drain: %w", what(r), err)
-	}
 	req := EncodeRequest(r)
-	if _, err := d.rw.Write(req[:]); err != nil {
-		return fmt.Errorf("nhc03: %s: write: %w", what(r), err)
+	if err := drivers.Send(ctx, d.rw, req[:], d.o.Quiet); err != nil {
+		return fmt.Errorf("nhc03: %s: %w", what(r), err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	if _, err := drivers.ReadFull(ctx, d.rw, reply[:1], d.o.Timeout); err != nil {

@@ -2,12 +2,8 @@ package nhc03_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,28 +20,11 @@ func fast() nhc03.Opts {
 	return nhc03.Opts{Timeout: 100 * time.Millisecond, Quiet: 2 * time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol || math.IsNaN(got) {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "nhc03: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 func wantReading(t *testing.T, r drivers.Reading, power, force, speed float64, st drivers.Status, rawLen int) {
 	t.Helper()
-	near(t, "power_kw", r.Values[drivers.PowerKW], power, 1e-9)
-	near(t, "force_n", r.Values[drivers.ForceN], force, 1e-9)
-	near(t, "speed_kmh", r.Values[drivers.SpeedKmh], speed, 1e-9)
+	drivertest.Near(t, "power_kw", r.Values[drivers.PowerKW], power, 1e-9)
+	drivertest.Near(t, "force_n", r.Values[drivers.ForceN], force, 1e-9)
+	drivertest.Near(t, "speed_kmh", r.Values[drivers.SpeedKmh], speed, 1e-9)
 	if len(r.Values) != 3 || r.Status != st || len(r.Raw) != rawLen || r.Time.IsZero() {
 		t.Errorf("reading %+v, want status %v and %d raw bytes", r, st.Names(), rawLen)
 	}
@@ -58,10 +37,12 @@ func mustOK(t *testing.T, err error) {
 	}
 }
 
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() nhc03.Opts
 	run  func(t *testing.T, ctx context.Context, d *nhc03.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"realtime.trace": {fast, func(t *testing.T, ctx context.Context, d *nhc03.Dev) {
 		r, err := d.Read(ctx)
 		mustOK(t, err)
@@ -100,16 +81,16 @@ var traceCases = map[string]struct {
 	}},
 	"nak.trace": {fast, func(t *testing.T, ctx context.Context, d *nhc03.Dev) {
 		r, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "nhc03", err, drivers.ErrNAK)
 		if r.Values != nil || r.Raw != nil {
 			t.Errorf("NAK gave a reading %+v", r)
 		}
-		wantErr(t, d.SetLift(ctx, true), drivers.ErrNAK)
+		drivertest.WantErr(t, "nhc03", d.SetLift(ctx, true), drivers.ErrNAK)
 	}},
 	"noise.trace": {func() nhc03.Opts { o := fast(); o.NoStatusPoll = true; return o }, func(t *testing.T, ctx context.Context, d *nhc03.Dev) {
 		for _, want := range []error{drivers.ErrChecksum, drivers.ErrFrame, drivers.ErrTimeout} {
 			r, err := d.Read(ctx)
-			wantErr(t, err, want)
+			drivertest.WantErr(t, "nhc03", err, want)
 			if r.Values != nil {
 				t.Errorf("%v came with values", err)
 			}
@@ -121,51 +102,13 @@ var traceCases = map[string]struct {
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := nhc03.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := nhc03.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -209,20 +152,10 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 func startSim(t *testing.T, sim *nhc03sim.Sim, o nhc03.Opts) *nhc03.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := nhc03.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, nhc03.New, o)
 }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading),
@@ -232,44 +165,21 @@ func TestSerialNoise(t *testing.T) {
 	sim.Roller().SetThrottle(0.3)
 	d := startSim(t, sim, nhc03.Opts{Timeout: 150 * time.Millisecond})
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode nhc03sim.Mode
-		want []error
-	}{
-		{nhc03sim.Garbage, []error{drivers.ErrChecksum, drivers.ErrFrame}},
-		{nhc03sim.BadChecksum, []error{drivers.ErrChecksum}},
-		{nhc03sim.Truncated, []error{drivers.ErrTimeout}},
-		{nhc03sim.NAKAll, []error{drivers.ErrNAK}},
-		{nhc03sim.Silent, []error{drivers.ErrTimeout}},
-	} {
-		sim.SetMode(tc.mode)
-		for range 3 {
-			r, err := d.Read(ctx)
-			if !slicesHas(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want one of %v", tc.mode, err, tc.want)
+	drivertest.Noise[nhc03sim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: nhc03sim.Normal, Reads: 3,
+		Cases: []drivertest.NoiseCase[nhc03sim.Mode]{
+			{Mode: nhc03sim.Garbage, Want: drivers.ErrChecksum, Or: drivers.ErrFrame},
+			{Mode: nhc03sim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: nhc03sim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: nhc03sim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: nhc03sim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode nhc03sim.Mode, r drivers.Reading) {
+			if r.Values[drivers.SpeedKmh] <= 0 {
+				t.Errorf("after mode %v: speed %v with the throttle open", mode, r.Values[drivers.SpeedKmh])
 			}
-			if r.Values != nil {
-				t.Errorf("mode %v: Read returned values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(nhc03sim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v, Normal: %v", tc.mode, err)
-		}
-		if r.Values[drivers.SpeedKmh] <= 0 {
-			t.Errorf("after mode %v: speed %v with the throttle open", tc.mode, r.Values[drivers.SpeedKmh])
-		}
-	}
-}
-
-func slicesHas(err error, targets []error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
+		},
+	}.Run(t, ctx)
 }
 
 // TestSimSession: the lane's steps against the simulator over a pty: lift down (it
@@ -296,7 +206,7 @@ func TestSimSession(t *testing.T) {
 	r := waitFor(t, ctx, d, "10 kW", func(r drivers.Reading) bool {
 		return math.Abs(r.Values[drivers.PowerKW]-10) < 0.3 && math.Abs(r.Values[drivers.SpeedKmh]-25) < 0.5
 	})
-	near(t, "force at 10 kW, 25 km/h", r.Values[drivers.ForceN], 1440, 50)
+	drivertest.Near(t, "force at 10 kW, 25 km/h", r.Values[drivers.ForceN], 1440, 50)
 	if r.Status != drivers.Controlling {
 		t.Errorf("status %v", r.Status.Names())
 	}

@@ -76,16 +76,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if o.Version.ReplyLen() == 0 {
 		return nil, fmt.Errorf("xincheng: unknown protocol version %d", int(o.Version))
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.CatchUp, DefaultOpts.CatchUp}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("xincheng: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.CatchUp, DefaultOpts.CatchUp),
+	); err != nil {
+		return nil, fmt.Errorf("xincheng: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -115,7 +110,7 @@ func (d *Dev) Stats() Stats {
 
 // fill reads what arrives within wait into the scanner. Callers hold d.mu.
 func (d *Dev) fill(ctx context.Context, wait time.Duration) (int, error) {
-	n, err := readSome(ctx, d.rw, d.sc.Space(), wait)
+	n, err := drivers.ReadSome(ctx, d.rw, d.sc.Space(), wait)
 	d.sc.Commit(n)
 	d.stats.bytesIn.Store(d.sc.BytesIn)
 	return n, err
@@ -175,7 +170,7 @@ func (d *Dev) Read(ctx context.Context) (drivers.Reading, error) {
 	for !found {
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return drivers.Reading{}, errNoFrame("read", d.sc.Discarded > garbage || d.sc.Pending() > 0, d.o.Timeout)
+			return drivers.Reading{}, drivers.NoFrame("xincheng", "read", d.sc.Discarded > garbage || d.sc.Pending() > 0, d.o.Timeout)
 		}
 		_, err := d.fill(ctx, wait)
 		take()
@@ -289,7 +284,7 @@ func (d *Dev) await(ctx context.Context, what string, match func(Reply) bool) (f
 			if seen {
 				return f, fmt.Errorf("xincheng: %s: not confirmed by the stream within %v: %w", what, d.o.Timeout, drivers.ErrTimeout)
 			}
-			return f, errNoFrame(what, d.sc.Pending() > 0, d.o.Timeout)
+			return f, drivers.NoFrame("xincheng", what, d.sc.Pending() > 0, d.o.Timeout)
 		}
 		if _, err := d.fill(ctx, wait); err != nil {
 			return f, fmt.Errorf("xincheng: %s: %w", what, err)

@@ -6,10 +6,7 @@ import (
 	"flag"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,31 +26,14 @@ func fast() xincheng.Opts {
 	return xincheng.Opts{Timeout: 50 * time.Millisecond, CatchUp: time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol || math.IsNaN(got) {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "xincheng: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 func wantStream(t *testing.T, r drivers.Reading, speed, force float64, st drivers.Status) {
 	t.Helper()
 	if len(r.Values) != 3 {
 		t.Errorf("values %v", r.Values)
 	}
-	near(t, "speed_kmh", r.Values[drivers.SpeedKmh], speed, 0)
-	near(t, "force_n", r.Values[drivers.ForceN], force, 0)
-	near(t, "power_kw", r.Values[drivers.PowerKW], speed/3.6*force/1000, 1e-12)
+	drivertest.Near(t, "speed_kmh", r.Values[drivers.SpeedKmh], speed, 0)
+	drivertest.Near(t, "force_n", r.Values[drivers.ForceN], force, 0)
+	drivertest.Near(t, "power_kw", r.Values[drivers.PowerKW], speed/3.6*force/1000, 1e-12)
 	if r.Status != st {
 		t.Errorf("status %v, want %v", r.Status.Names(), st.Names())
 	}
@@ -63,17 +43,19 @@ func wantStream(t *testing.T, r drivers.Reading, speed, force float64, st driver
 }
 
 // traceCases says, for every file in testdata, how to drive the Dev and what must come out.
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() xincheng.Opts
 	run  func(t *testing.T, ctx context.Context, d *xincheng.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"doc_example.trace": {fast, func(t *testing.T, ctx context.Context, d *xincheng.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantStream(t, r, 25.6, 850.7, drivers.Controlling)
-		near(t, "power (hand-computed)", r.Values[drivers.PowerKW], 6.049422, 1e-6)
+		drivertest.Near(t, "power (hand-computed)", r.Values[drivers.PowerKW], 6.049422, 1e-6)
 		if len(r.Raw) != xincheng.ReplyLenV81 || r.Raw[0] != 'A' {
 			t.Errorf("raw % x", r.Raw)
 		}
@@ -108,7 +90,7 @@ var traceCases = map[string]struct {
 		}
 	}},
 	"control_unconfirmed.trace": {fast, func(t *testing.T, ctx context.Context, d *xincheng.Dev) {
-		wantErr(t, d.SetControl(ctx, drivers.ControlForce, 1200), drivers.ErrTimeout)
+		drivertest.WantErr(t, "xincheng", d.SetControl(ctx, drivers.ControlForce, 1200), drivers.ErrTimeout)
 		if err := d.SetControl(ctx, drivers.ControlOff, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -141,9 +123,9 @@ var traceCases = map[string]struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "temp_c", a.Values[drivers.TempC], 23.5, 0)
-		near(t, "rh_pct", a.Values[drivers.RHpct], 61.2, 0)
-		near(t, "pressure_kpa", a.Values[drivers.PressureKPa], 100.8, 0)
+		drivertest.Near(t, "temp_c", a.Values[drivers.TempC], 23.5, 0)
+		drivertest.Near(t, "rh_pct", a.Values[drivers.RHpct], 61.2, 0)
+		drivertest.Near(t, "pressure_kpa", a.Values[drivers.PressureKPa], 100.8, 0)
 		if len(a.Values) != 3 || len(a.Raw) != xincheng.ReplyLenV81 {
 			t.Errorf("ambient %+v", a)
 		}
@@ -162,7 +144,7 @@ var traceCases = map[string]struct {
 			t.Fatal(err)
 		}
 		wantStream(t, r, 25, 1440, drivers.Controlling)
-		near(t, "ASM 5025 load", r.Values[drivers.PowerKW], 10, 1e-12)
+		drivertest.Near(t, "ASM 5025 load", r.Values[drivers.PowerKW], 10, 1e-12)
 		if len(r.Raw) != xincheng.ReplyLenV80 {
 			t.Errorf("raw % x", r.Raw)
 		}
@@ -170,7 +152,7 @@ var traceCases = map[string]struct {
 	"noise.trace": {fast, func(t *testing.T, ctx context.Context, d *xincheng.Dev) {
 		for i := range 3 {
 			r, err := d.Read(ctx)
-			wantErr(t, err, drivers.ErrFrame)
+			drivertest.WantErr(t, "xincheng", err, drivers.ErrFrame)
 			if r.Values != nil || r.Raw != nil {
 				t.Errorf("case %d: an error came with a reading %+v", i, r)
 			}
@@ -189,51 +171,13 @@ var traceCases = map[string]struct {
 // TestTraces replays every testdata/*.trace, whole and one byte per Read, and checks that
 // the Dev wrote exactly the trace's bytes and used all of them.
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := xincheng.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := xincheng.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -287,20 +231,10 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 func startSim(t *testing.T, sim *xinchengsim.Sim, o xincheng.Opts) *xincheng.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode38400)
-	d, err := xincheng.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode38400, xincheng.New, o)
 }
 
 // TestSerialNoise: each fault mode either fails Read with the right sentinel (never a
@@ -375,7 +309,7 @@ func TestSimSession(t *testing.T) {
 	r := waitFor(t, ctx, d, "10 kW at 25 km/h", func(r drivers.Reading) bool {
 		return math.Abs(r.Values[drivers.PowerKW]-10) < 0.3 && math.Abs(r.Values[drivers.SpeedKmh]-25) < 0.5
 	})
-	near(t, "force at 10 kW, 25 km/h", r.Values[drivers.ForceN], 1440, 50)
+	drivertest.Near(t, "force at 10 kW, 25 km/h", r.Values[drivers.ForceN], 1440, 50)
 	if r.Status != drivers.Controlling {
 		t.Errorf("status %v", r.Status.Names())
 	}
@@ -384,9 +318,9 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "temp_c", a.Values[drivers.TempC], 28, 0.2)
-	near(t, "rh_pct", a.Values[drivers.RHpct], 70, 0.7)
-	near(t, "pressure_kpa", a.Values[drivers.PressureKPa], 99.5, 0.05)
+	drivertest.Near(t, "temp_c", a.Values[drivers.TempC], 28, 0.2)
+	drivertest.Near(t, "rh_pct", a.Values[drivers.RHpct], 70, 0.7)
+	drivertest.Near(t, "pressure_kpa", a.Values[drivers.PressureKPa], 99.5, 0.05)
 
 	if err := d.SetBaseMass(ctx, 1350); err != nil {
 		t.Fatal(err)

@@ -2,12 +2,8 @@ package flv1000_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,38 +20,6 @@ func fast() flv1000.Opts {
 	return flv1000.Opts{Timeout: time.Second, Quiet: 2 * time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantValues(t *testing.T, r drivers.Reading, want map[drivers.Quantity]float64) {
-	t.Helper()
-	if len(r.Values) != len(want) {
-		t.Errorf("got %d values %v, want %d", len(r.Values), r.Values, len(want))
-	}
-	for q, v := range want {
-		got, ok := r.Values[q]
-		if !ok {
-			t.Errorf("missing %s", q)
-			continue
-		}
-		near(t, string(q), got, v, 1e-9)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "flv1000: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 var goodRead = map[drivers.Quantity]float64{drivers.O2DilPct: 20.9, drivers.FlowKPa: 100.1, drivers.FlowTempC: 35.2,
 	drivers.FlowLps: 119.6, drivers.FlowStdLps: 114}
 
@@ -65,23 +29,25 @@ func readGood(t *testing.T, ctx context.Context, d *flv1000.Dev) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, r, goodRead)
+	drivertest.WantValues(t, r, goodRead)
 	if r.Status != 0 || len(r.Raw) != 2*flv1000.AllLen+flv1000.StatusLen || r.Time.IsZero() {
 		t.Errorf("status %v raw % x", r.Status.Names(), r.Raw)
 	}
 }
 
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() flv1000.Opts
 	run  func(t *testing.T, ctx context.Context, d *flv1000.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"read.trace": {fast, readGood},
 	"std0c.trace": {func() flv1000.Opts { o := fast(); o.StdFlowAt0C = true; return o }, func(t *testing.T, ctx context.Context, d *flv1000.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "std flow rebased to 20 °C", r.Values[drivers.FlowStdLps], 106.2*293.15/273.15, 1e-9)
+		drivertest.Near(t, "std flow rebased to 20 °C", r.Values[drivers.FlowStdLps], 106.2*293.15/273.15, 1e-9)
 	}},
 	"literal.trace": {func() flv1000.Opts { o := fast(); o.LiteralRequests = true; return o }, func(t *testing.T, ctx context.Context, d *flv1000.Dev) {
 		v, err := d.Value(ctx, flv1000.CmdO2)
@@ -110,7 +76,7 @@ var traceCases = map[string]struct {
 	}},
 	"nak.trace": {fast, func(t *testing.T, ctx context.Context, d *flv1000.Dev) {
 		r, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "flv1000", err, drivers.ErrNAK)
 		if r.Values != nil {
 			t.Errorf("NAK gave values")
 		}
@@ -118,60 +84,22 @@ var traceCases = map[string]struct {
 	}},
 	"noise.trace": {fast, func(t *testing.T, ctx context.Context, d *flv1000.Dev) {
 		_, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrFrame)
+		drivertest.WantErr(t, "flv1000", err, drivers.ErrFrame)
 		readGood(t, ctx, d)
 		_, err = d.Read(ctx)
-		wantErr(t, err, drivers.ErrChecksum)
+		drivertest.WantErr(t, "flv1000", err, drivers.ErrChecksum)
 		readGood(t, ctx, d)
 	}},
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := flv1000.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := flv1000.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -214,20 +142,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *flv1000sim.Sim, o flv1000.Opts) *flv1000.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := flv1000.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, flv1000.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := flv1000sim.New(flv1000sim.Options{Seed: 3})
@@ -235,34 +153,20 @@ func TestSerialNoise(t *testing.T) {
 	o.Timeout = 400 * time.Millisecond
 	d := startSim(t, sim, o)
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode flv1000sim.Mode
-		want error
-	}{
-		{flv1000sim.Garbage, drivers.ErrFrame},
-		{flv1000sim.BadChecksum, drivers.ErrChecksum},
-		{flv1000sim.Truncated, drivers.ErrTimeout},
-		{flv1000sim.NAKAll, drivers.ErrNAK},
-		{flv1000sim.Silent, drivers.ErrTimeout},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(flv1000sim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v: %v", tc.mode, err)
-		}
-		near(t, "O2", r.Values[drivers.O2DilPct], 20.9, 1e-9)
-		near(t, "flow", r.Values[drivers.FlowLps], 120, 1.3)
-	}
+	drivertest.Noise[flv1000sim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: flv1000sim.Normal,
+		Cases: []drivertest.NoiseCase[flv1000sim.Mode]{
+			{Mode: flv1000sim.Garbage, Want: drivers.ErrFrame},
+			{Mode: flv1000sim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: flv1000sim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: flv1000sim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: flv1000sim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode flv1000sim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "O2", r.Values[drivers.O2DilPct], 20.9, 1e-9)
+			drivertest.Near(t, "flow", r.Values[drivers.FlowLps], 120, 1.3)
+		},
+	}.Run(t, ctx)
 }
 
 type clock struct {
@@ -298,9 +202,9 @@ func TestSimSession(t *testing.T) {
 	if err != nil || r.Status != 0 {
 		t.Fatalf("Read: %v, %v", r.Status.Names(), err)
 	}
-	near(t, "diluted O2 with exhaust", r.Values[drivers.O2DilPct], 18.6, 1e-9)
+	drivertest.Near(t, "diluted O2 with exhaust", r.Values[drivers.O2DilPct], 18.6, 1e-9)
 	q, tc, p := r.Values[drivers.FlowLps], r.Values[drivers.FlowTempC], r.Values[drivers.FlowKPa]
-	near(t, "standard flow", r.Values[drivers.FlowStdLps], flv1000.StdFlow(q, tc, p, 20), 0.1)
+	drivertest.Near(t, "standard flow", r.Values[drivers.FlowStdLps], flv1000.StdFlow(q, tc, p, 20), 0.1)
 	if v, err := d.Value(ctx, flv1000.CmdO2); err != nil || v != 18.6 {
 		t.Errorf("literal 81: %v, %v", v, err)
 	}

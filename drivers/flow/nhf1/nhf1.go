@@ -65,16 +65,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if o.Order != OrderPT && o.Order != OrderTP {
 		return nil, fmt.Errorf("nhf1: unknown register order %d", o.Order)
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nhf1: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+	); err != nil {
+		return nil, fmt.Errorf("nhf1: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -227,14 +222,8 @@ func (d *Dev) transact(ctx context.Context, r modbus.Request) ([]byte, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("nhf1: reg %#04x: %w", r.Reg, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("nhf1: reg %#04x: drain: %w", r.Reg, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return nil, fmt.Errorf("nhf1: reg %#04x: write: %w", r.Reg, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	b := make([]byte, 0, 32)

@@ -2,11 +2,8 @@ package nhf1_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,23 +23,6 @@ func fast() nhf1.Opts {
 	return nhf1.Opts{Timeout: time.Second, Quiet: 2 * time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "nhf1: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 func readGood(t *testing.T, ctx context.Context, d *nhf1.Dev) {
 	t.Helper()
 	r, err := d.Read(ctx)
@@ -55,26 +35,28 @@ func readGood(t *testing.T, ctx context.Context, d *nhf1.Dev) {
 		t.Errorf("values %v", r.Values)
 	}
 	for q, v := range want {
-		near(t, string(q), r.Values[q], v, 1e-9)
+		drivertest.Near(t, string(q), r.Values[q], v, 1e-9)
 	}
 	if r.Status != 0 || !strings.HasPrefix(string(r.Raw), ":01030A") || !strings.HasSuffix(string(r.Raw), "\r\n") {
 		t.Errorf("status %v raw %q", r.Status.Names(), r.Raw)
 	}
 }
 
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() nhf1.Opts
 	run  func(t *testing.T, ctx context.Context, d *nhf1.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"read.trace": {fast, readGood},
 	"read_tp.trace": {func() nhf1.Opts { o := fast(); o.Order, o.StdFlowAt20C = nhf1.OrderTP, true; return o }, func(t *testing.T, ctx context.Context, d *nhf1.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "T", r.Values[drivers.FlowTempC], 35.2, 1e-9)
-		near(t, "P", r.Values[drivers.FlowKPa], 100.1, 1e-9)
-		near(t, "std flow at 20 °C as is", r.Values[drivers.FlowStdLps], 241*nhf1.LpsPerCFM, 1e-9)
+		drivertest.Near(t, "T", r.Values[drivers.FlowTempC], 35.2, 1e-9)
+		drivertest.Near(t, "P", r.Values[drivers.FlowKPa], 100.1, 1e-9)
+		drivertest.Near(t, "std flow at 20 °C as is", r.Values[drivers.FlowStdLps], 241*nhf1.LpsPerCFM, 1e-9)
 	}},
 	"status.trace": {fast, func(t *testing.T, ctx context.Context, d *nhf1.Dev) {
 		for _, want := range []drivers.Status{drivers.Warmup | drivers.LowFlow, 0} {
@@ -103,66 +85,28 @@ var traceCases = map[string]struct {
 		}
 	}},
 	"refused.trace": {fast, func(t *testing.T, ctx context.Context, d *nhf1.Dev) {
-		wantErr(t, d.Zero(ctx), drivers.ErrFailed)
+		drivertest.WantErr(t, "nhf1", d.Zero(ctx), drivers.ErrFailed)
 		_, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "nhf1", err, drivers.ErrNAK)
 	}},
 	"noise.trace": {fast, func(t *testing.T, ctx context.Context, d *nhf1.Dev) {
 		_, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrFrame)
+		drivertest.WantErr(t, "nhf1", err, drivers.ErrFrame)
 		readGood(t, ctx, d)
 		_, err = d.Read(ctx)
-		wantErr(t, err, drivers.ErrChecksum)
+		drivertest.WantErr(t, "nhf1", err, drivers.ErrChecksum)
 		readGood(t, ctx, d)
 	}},
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := nhf1.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := nhf1.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -212,20 +156,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *nhf1sim.Sim, o nhf1.Opts) *nhf1.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := nhf1.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, nhf1.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := nhf1sim.New(nhf1sim.Options{Seed: 9})
@@ -233,37 +167,23 @@ func TestSerialNoise(t *testing.T) {
 	o.Timeout = 400 * time.Millisecond
 	d := startSim(t, sim, o)
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode nhf1sim.Mode
-		want error
-	}{
-		{nhf1sim.Garbage, drivers.ErrFrame},
-		{nhf1sim.BadChecksum, drivers.ErrChecksum},
-		{nhf1sim.Truncated, drivers.ErrTimeout},
-		{nhf1sim.NAKAll, drivers.ErrNAK},
-		{nhf1sim.Busy, drivers.ErrBusy},
-		{nhf1sim.Silent, drivers.ErrTimeout},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(nhf1sim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v: %v", tc.mode, err)
-		}
-		near(t, "O2", r.Values[drivers.O2DilPct], 20.9, 1e-9)
-		near(t, "flow", r.Values[drivers.FlowLps], 120, 1.6)
-	}
+	drivertest.Noise[nhf1sim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: nhf1sim.Normal,
+		Cases: []drivertest.NoiseCase[nhf1sim.Mode]{
+			{Mode: nhf1sim.Garbage, Want: drivers.ErrFrame},
+			{Mode: nhf1sim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: nhf1sim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: nhf1sim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: nhf1sim.Busy, Want: drivers.ErrBusy},
+			{Mode: nhf1sim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode nhf1sim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "O2", r.Values[drivers.O2DilPct], 20.9, 1e-9)
+			drivertest.Near(t, "flow", r.Values[drivers.FlowLps], 120, 1.6)
+		},
+	}.Run(t, ctx)
 	sim.SetMode(nhf1sim.Refuse)
-	wantErr(t, d.Zero(ctx), drivers.ErrFailed)
+	drivertest.WantErr(t, "nhf1", d.Zero(ctx), drivers.ErrFailed)
 }
 
 type clock struct {
@@ -297,7 +217,7 @@ func TestSimSession(t *testing.T) {
 		if err != nil || r.Status != drivers.Warmup|drivers.LowFlow || r.Values[drivers.FlowLps] != 0 {
 			t.Fatalf("warming, blower off: %v %v, %v", r.Status.Names(), r.Values, err)
 		}
-		wantErr(t, d.Zero(ctx), drivers.ErrFailed)
+		drivertest.WantErr(t, "nhf1", d.Zero(ctx), drivers.ErrFailed)
 		clk.Add(time.Minute)
 		if err := d.SetPump(ctx, true); err != nil || !dil.Blower() {
 			t.Fatalf("blower on: %v", err)
@@ -310,11 +230,11 @@ func TestSimSession(t *testing.T) {
 		if err != nil || r.Status != 0 {
 			t.Fatalf("Read: %v, %v", r.Status.Names(), err)
 		}
-		near(t, "O2 with exhaust", r.Values[drivers.O2DilPct], 18.6, 1e-9)
-		near(t, "T", r.Values[drivers.FlowTempC], 50, 0.6)
-		near(t, "P", r.Values[drivers.FlowKPa], 100.1, 0.01)
+		drivertest.Near(t, "O2 with exhaust", r.Values[drivers.O2DilPct], 18.6, 1e-9)
+		drivertest.Near(t, "T", r.Values[drivers.FlowTempC], 50, 0.6)
+		drivertest.Near(t, "P", r.Values[drivers.FlowKPa], 100.1, 0.01)
 		q, tc, p := r.Values[drivers.FlowLps], r.Values[drivers.FlowTempC], r.Values[drivers.FlowKPa]
-		near(t, "std flow", r.Values[drivers.FlowStdLps], flv1000.StdFlow(q, tc, p, 20), 0.6) // CFM resolution ≈ 0.47 L/s
+		drivertest.Near(t, "std flow", r.Values[drivers.FlowStdLps], flv1000.StdFlow(q, tc, p, 20), 0.6) // CFM resolution ≈ 0.47 L/s
 		if err := d.SpanO2(ctx, nhf1.O2Mid, 12.5); err != nil {
 			t.Fatal(err)
 		}

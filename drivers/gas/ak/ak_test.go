@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,23 +19,6 @@ import (
 
 var fast = ak.Opts{Timeout: 200 * time.Millisecond, Quiet: 2 * time.Millisecond, PollInterval: time.Millisecond}
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "ak: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 func wantGood(t *testing.T, r drivers.Reading, err error) {
 	t.Helper()
 	if err != nil {
@@ -49,7 +29,7 @@ func wantGood(t *testing.T, r drivers.Reading, err error) {
 		t.Errorf("reading %+v", r)
 	}
 	for q, v := range want {
-		near(t, string(q), r.Values[q], v, 1e-9)
+		drivertest.Near(t, string(q), r.Values[q], v, 1e-9)
 	}
 }
 
@@ -80,18 +60,18 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *ak.Dev){
 			t.Fatal(err)
 		}
 		err := d.Zero(ctx)
-		wantErr(t, err, drivers.ErrFailed)
+		drivertest.WantErr(t, "ak", err, drivers.ErrFailed)
 		if !strings.Contains(err.Error(), "E510") {
 			t.Errorf("error %q does not list the code", err)
 		}
 	},
 	"errors.trace": func(t *testing.T, ctx context.Context, d *ak.Dev) {
 		_, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "ak", err, drivers.ErrNAK)
 		_, err = d.Call(ctx, "SEMB", "M12")
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "ak", err, drivers.ErrNAK)
 		_, err = d.Read(ctx)
-		wantErr(t, err, drivers.ErrBusy)
+		drivertest.WantErr(t, "ak", err, drivers.ErrBusy)
 		if err := d.SetPump(ctx, true); err != nil {
 			t.Fatalf("SMGA after auto-remote: %v", err)
 		}
@@ -117,7 +97,7 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *ak.Dev){
 		for i, want := range []error{drivers.ErrFrame, nil, drivers.ErrFrame, drivers.ErrFrame, nil} {
 			r, err := d.Read(ctx)
 			if want != nil {
-				wantErr(t, err, want)
+				drivertest.WantErr(t, "ak", err, want)
 				if r.Values != nil {
 					t.Errorf("read %d: values with an error", i)
 				}
@@ -129,51 +109,13 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *ak.Dev){
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		run, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, run func(t *testing.T, ctx context.Context, d *ak.Dev)) {
+		d, err := ak.New(p, fast)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := ak.New(p, fast)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		run(t, ctx, d)
+	})
 }
 
 func TestNew(t *testing.T) {
@@ -232,11 +174,7 @@ func start(t *testing.T, sim *aksim.Sim, o ak.Opts) *ak.Dev {
 	return d
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := aksim.New(aksim.Options{Seed: 5})
@@ -313,7 +251,7 @@ func TestFlowControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := d2.Read(ctx)
-	wantErr(t, err, drivers.ErrBusy)
+	drivertest.WantErr(t, "ak", err, drivers.ErrBusy)
 	if v := hold.Violations(); v != 0 {
 		t.Errorf("the driver wrote %d bytes into an XOFF", v)
 	}
@@ -342,8 +280,8 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "CO (sent in ppm)", r.Values[drivers.COpct], 0.2, 0.02)
-	near(t, "NOx", r.Values[drivers.NOxppm], 80, 5)
+	drivertest.Near(t, "CO (sent in ppm)", r.Values[drivers.COpct], 0.2, 0.02)
+	drivertest.Near(t, "NOx", r.Values[drivers.NOxppm], 80, 5)
 	if st, err := d.Status(ctx); err != nil || st != 0 {
 		t.Errorf("Status measuring = %v, %v", st.Names(), err)
 	}
@@ -373,7 +311,7 @@ func TestSimSession(t *testing.T) {
 	noAuto := o
 	noAuto.NoAutoRemote = true
 	d2 := start(t, sim, noAuto)
-	wantErr(t, d2.SetPump(ctx, false), drivers.ErrBusy)
+	drivertest.WantErr(t, "ak", d2.SetPump(ctx, false), drivers.ErrBusy)
 	if err := d2.Remote(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -383,9 +321,9 @@ func TestSimSession(t *testing.T) {
 
 	failing := aksim.New(aksim.Options{ZeroTime: 50 * time.Millisecond, ZeroFail: true})
 	d3 := start(t, failing, o)
-	wantErr(t, d3.Zero(ctx), drivers.ErrFailed)
+	drivertest.WantErr(t, "ak", d3.Zero(ctx), drivers.ErrFailed)
 	slow := aksim.New(aksim.Options{ZeroTime: time.Hour})
 	o.OpTimeout = 200 * time.Millisecond
 	d4 := start(t, slow, o)
-	wantErr(t, d4.Zero(ctx), drivers.ErrTimeout)
+	drivertest.WantErr(t, "ak", d4.Zero(ctx), drivers.ErrTimeout)
 }

@@ -53,16 +53,12 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if o.Addr == 0 {
 		o.Addr = DefaultOpts.Addr
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}, {&o.OpTimeout, DefaultOpts.OpTimeout}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("fasm: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+		drivers.Dur(&o.OpTimeout, DefaultOpts.OpTimeout),
+	); err != nil {
+		return nil, fmt.Errorf("fasm: %w", err)
 	}
 	switch {
 	case o.CalNOScale == 0:
@@ -257,14 +253,8 @@ func (d *Dev) simple(ctx context.Context, what string, cmd byte, data []byte) er
 // 0x1B drivers.ErrFailed. A first byte other than A5 is reported at once; the next
 // transaction's drain discards the rest. Callers hold d.mu.
 func (d *Dev) transact(ctx context.Context, what string, cmd byte, data []byte, want ...byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, EncodeFrame(ReqHead, d.o.Addr, cmd, data), d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("fasm: %s: %w", what, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("fasm: %s: drain: %w", what, err)
-	}
-	if _, err := d.rw.Write(EncodeFrame(ReqHead, d.o.Addr, cmd, data)); err != nil {
-		return nil, fmt.Errorf("fasm: %s: write: %w", what, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	b := make([]byte, HeaderLen, DataLen)

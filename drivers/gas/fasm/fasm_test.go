@@ -5,9 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,23 +19,6 @@ import (
 )
 
 var fast = fasm.Opts{Timeout: 200 * time.Millisecond, Quiet: 2 * time.Millisecond, OpTimeout: time.Second}
-
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "fasm: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
 
 var lowGas = drivers.CalGas{C3H8ppm: 200, COpct: 0.5, CO2pct: 12, NOppm: 300}
 
@@ -55,7 +35,7 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *fasm.Dev)
 			t.Errorf("reading %+v", r)
 		}
 		for q, v := range want {
-			near(t, string(q), r.Values[q], v, 1e-9)
+			drivertest.Near(t, string(q), r.Values[q], v, 1e-9)
 		}
 		a, err := d.ReadAmbient(ctx)
 		if err != nil || a.Values[drivers.TempC] != -5.5 || a.Values[drivers.PressureKPa] != 99 || a.Values[drivers.RHpct] != 90 {
@@ -73,8 +53,8 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *fasm.Dev)
 		if err := d.Zero(ctx); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, d.Zero(ctx), drivers.ErrFailed)
-		wantErr(t, d.Zero(ctx), drivers.ErrNAK)
+		drivertest.WantErr(t, "fasm", d.Zero(ctx), drivers.ErrFailed)
+		drivertest.WantErr(t, "fasm", d.Zero(ctx), drivers.ErrNAK)
 	},
 	"leak.trace": func(t *testing.T, ctx context.Context, d *fasm.Dev) {
 		for _, want := range []bool{true, false} {
@@ -99,7 +79,7 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *fasm.Dev)
 		for i, want := range []error{drivers.ErrFrame, nil, drivers.ErrChecksum, drivers.ErrFrame, drivers.ErrNAK, nil} {
 			r, err := d.Read(ctx)
 			if want != nil {
-				wantErr(t, err, want)
+				drivertest.WantErr(t, "fasm", err, want)
 				if r.Values != nil {
 					t.Errorf("read %d: values with an error", i)
 				}
@@ -113,51 +93,13 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *fasm.Dev)
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		run, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, run func(t *testing.T, ctx context.Context, d *fasm.Dev)) {
+		d, err := fasm.New(p, fast)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := fasm.New(p, fast)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		run(t, ctx, d)
+	})
 }
 
 func TestNew(t *testing.T) {
@@ -216,11 +158,7 @@ func start(t *testing.T, sim *fasmsim.Sim, o fasm.Opts) *fasm.Dev {
 	return d
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := fasmsim.New(fasmsim.Options{Seed: 2})
@@ -264,7 +202,7 @@ func TestSimSession(t *testing.T) {
 	sim := fasmsim.New(fasmsim.Options{Vehicle: car, Warmup: 300 * time.Millisecond, OpTime: 150 * time.Millisecond, Leak: true, PEF: 0.52})
 	d := start(t, sim, fast)
 	ctx := ctxT(t)
-	wantErr(t, d.Zero(ctx), drivers.ErrNAK) // cannot answer while warming up
+	drivertest.WantErr(t, "fasm", d.Zero(ctx), drivers.ErrNAK) // cannot answer while warming up
 	time.Sleep(350 * time.Millisecond)
 	if err := d.Zero(ctx); err != nil {
 		t.Fatal(err)
@@ -279,7 +217,7 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "λ", r.Values[drivers.Lambda], 1, 0.04)
+	drivertest.Near(t, "λ", r.Values[drivers.Lambda], 1, 0.04)
 	if p, err := d.PEF(ctx); err != nil || math.Abs(p-0.52) > 1e-6 {
 		t.Errorf("PEF = %v, %v", p, err)
 	}
@@ -296,7 +234,7 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "span HC", r.Values[drivers.HCppm], 104, 0.5)
+	drivertest.Near(t, "span HC", r.Values[drivers.HCppm], 104, 0.5)
 	if err := d.SetZeroGas(ctx, false); err != nil || sim.ZeroGas() != 0 {
 		t.Errorf("SetZeroGas = %v, %d", err, sim.ZeroGas())
 	}
@@ -313,5 +251,5 @@ func TestSimSession(t *testing.T) {
 	o := fast
 	o.OpTimeout = 200 * time.Millisecond
 	d2 := start(t, slow, o)
-	wantErr(t, d2.Zero(ctx), drivers.ErrTimeout)
+	drivertest.WantErr(t, "fasm", d2.Zero(ctx), drivers.ErrTimeout)
 }

@@ -102,17 +102,13 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if o.Model != MQW50A && o.Model != MQW50B {
 		return nil, fmt.Errorf("mingquan: unknown model %q", string(o.Model))
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet},
-		{&o.PollInterval, DefaultOpts.PollInterval}, {&o.OpTimeout, DefaultOpts.OpTimeout}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("mingquan: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+		drivers.Dur(&o.PollInterval, DefaultOpts.PollInterval),
+		drivers.Dur(&o.OpTimeout, DefaultOpts.OpTimeout),
+	); err != nil {
+		return nil, fmt.Errorf("mingquan: %w", err)
 	}
 	switch {
 	case o.CalHCNOScale == 0:
@@ -385,14 +381,8 @@ func (d *Dev) transact(ctx context.Context, what string, cmd byte, data []byte) 
 // the frame, whose checksum the caller's decoder checks. A bad first byte is reported at
 // once; the next exchange's drain discards what follows. Callers hold d.mu.
 func (d *Dev) exchange(ctx context.Context, what string, req []byte, cmd byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("mingquan: %s: %w", what, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("mingquan: %s: drain: %w", what, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return nil, fmt.Errorf("mingquan: %s: write: %w", what, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	head := make([]byte, 3, 32)

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,29 +21,14 @@ func fast(m mingquan.Model) mingquan.Opts {
 	return mingquan.Opts{Model: m, Timeout: 200 * time.Millisecond, Quiet: 2 * time.Millisecond, PollInterval: time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "mingquan: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 var lowGas = drivers.CalGas{C3H8ppm: 200, COpct: 0.5, CO2pct: 12, NOppm: 300}
 
-var traceCases = map[string]struct {
+type traceCase struct {
 	model mingquan.Model
 	run   func(t *testing.T, ctx context.Context, d *mingquan.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"data_mqw50a.trace": {mingquan.MQW50A, func(t *testing.T, ctx context.Context, d *mingquan.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
@@ -59,7 +41,7 @@ var traceCases = map[string]struct {
 			t.Errorf("reading %+v", r)
 		}
 		for q, v := range want {
-			near(t, string(q), r.Values[q], v, 1e-9)
+			drivertest.Near(t, string(q), r.Values[q], v, 1e-9)
 		}
 		a, err := d.ReadAmbient(ctx)
 		if err != nil {
@@ -92,7 +74,7 @@ var traceCases = map[string]struct {
 		if err := d.Zero(ctx); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, d.Zero(ctx), drivers.ErrFailed)
+		drivertest.WantErr(t, "mingquan", d.Zero(ctx), drivers.ErrFailed)
 	}},
 	"leak.trace": {mingquan.MQW50A, func(t *testing.T, ctx context.Context, d *mingquan.Dev) {
 		for _, want := range []bool{true, false} {
@@ -114,16 +96,16 @@ var traceCases = map[string]struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "HC", r.Values[drivers.HCppm], 104, 0)
-		near(t, "CO", r.Values[drivers.COpct], 0.5, 1e-9)
-		near(t, "NO", r.Values[drivers.NOppm], 300, 0)
+		drivertest.Near(t, "HC", r.Values[drivers.HCppm], 104, 0)
+		drivertest.Near(t, "CO", r.Values[drivers.COpct], 0.5, 1e-9)
+		drivertest.Near(t, "NO", r.Values[drivers.NOppm], 300, 0)
 	}},
 	"span_failed.trace": {mingquan.MQW50A, func(t *testing.T, ctx context.Context, d *mingquan.Dev) {
 		if err := d.WriteCalGas(ctx, lowGas, false); err != nil {
 			t.Fatal(err)
 		}
 		_, err := d.Span(ctx)
-		wantErr(t, err, drivers.ErrFailed)
+		drivertest.WantErr(t, "mingquan", err, drivers.ErrFailed)
 		if !strings.Contains(err.Error(), "CO, NO") {
 			t.Errorf("error %q does not name the failed channels", err)
 		}
@@ -132,7 +114,7 @@ var traceCases = map[string]struct {
 		for i, want := range []error{drivers.ErrNAK, drivers.ErrFrame, nil, drivers.ErrChecksum, drivers.ErrFrame, nil} {
 			r, err := d.Read(ctx)
 			if want != nil {
-				wantErr(t, err, want)
+				drivertest.WantErr(t, "mingquan", err, want)
 				if r.Values != nil {
 					t.Errorf("read %d: values with an error", i)
 				}
@@ -146,51 +128,13 @@ var traceCases = map[string]struct {
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := mingquan.New(p, fast(tc.model))
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := mingquan.New(p, fast(tc.model))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNew(t *testing.T) {
@@ -267,11 +211,7 @@ func start(t *testing.T, sim *mingquansim.Sim, o mingquan.Opts) *mingquan.Dev {
 	return d
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := mingquansim.New(mingquansim.Options{Seed: 3})
@@ -324,7 +264,7 @@ func TestSimSession(t *testing.T) {
 	if st, err := d.Status(ctx); err != nil || st != drivers.Warmup {
 		t.Fatalf("Status at power-up = %v, %v", st.Names(), err)
 	}
-	wantErr(t, d.Zero(ctx), drivers.ErrNAK) // refused while warming up
+	drivertest.WantErr(t, "mingquan", d.Zero(ctx), drivers.ErrNAK) // refused while warming up
 	for st := drivers.Warmup; st != 0; {
 		time.Sleep(50 * time.Millisecond)
 		var err error
@@ -354,8 +294,8 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "λ", r.Values[drivers.Lambda], 1, 0.04)
-	near(t, "ambient T", r.Values[drivers.TempC], 20, 1e-9)
+	drivertest.Near(t, "λ", r.Values[drivers.Lambda], 1, 0.04)
+	drivertest.Near(t, "ambient T", r.Values[drivers.TempC], 20, 1e-9)
 	if pef, err := d.PEF(ctx); err != nil || pef != 0.515 {
 		t.Errorf("PEF = %v, %v", pef, err)
 	}
@@ -372,8 +312,8 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "span HC (C3H8 × PEF)", r.Values[drivers.HCppm], 200*0.515, 1)
-	near(t, "span CO2", r.Values[drivers.CO2pct], 12, 1e-9)
+	drivertest.Near(t, "span HC (C3H8 × PEF)", r.Values[drivers.HCppm], 200*0.515, 1)
+	drivertest.Near(t, "span CO2", r.Values[drivers.CO2pct], 12, 1e-9)
 	if g, mask := sim.CalGas(); g != lowGas || mask != mingquan.ChanCO2|mingquan.ChanCO|mingquan.ChanHC|mingquan.ChanNO {
 		t.Errorf("simulator got %+v mask %#02x", g, mask)
 	}
@@ -393,7 +333,7 @@ func TestSimFailures(t *testing.T) {
 	o.PollInterval = 20 * time.Millisecond
 	d := start(t, sim, o)
 	ctx := ctxT(t)
-	wantErr(t, d.Zero(ctx), drivers.ErrFailed)
+	drivertest.WantErr(t, "mingquan", d.Zero(ctx), drivers.ErrFailed)
 	if ok, err := d.HCResidualCheck(ctx); err != nil || ok {
 		t.Errorf("HCResidualCheck = %v, %v; want false", ok, err)
 	}
@@ -401,12 +341,12 @@ func TestSimFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := d.Span(ctx)
-	wantErr(t, err, drivers.ErrFailed)
+	drivertest.WantErr(t, "mingquan", err, drivers.ErrFailed)
 
 	slow := mingquansim.New(mingquansim.Options{OpTime: time.Hour})
 	o.OpTimeout = 200 * time.Millisecond
 	d2 := start(t, slow, o)
-	wantErr(t, d2.Zero(ctx), drivers.ErrTimeout)
+	drivertest.WantErr(t, "mingquan", d2.Zero(ctx), drivers.ErrTimeout)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	if _, err := d2.LeakCheck(short); err == nil {

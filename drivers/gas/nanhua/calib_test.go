@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"imagent/drivers"
+	"imagent/drivers/drivertest"
 	"imagent/drivers/gas/nanhua"
 	"imagent/drivers/gas/nanhua/nanhuasim"
 )
@@ -71,9 +72,9 @@ func TestSimCalibration(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The reading has risen to within a few % of the bottle (HC as hexane = C3H8 × PEF).
-			near(t, "span HC", r.Values[drivers.HCppm], 3200*0.512, 3200*0.512*0.25)
-			near(t, "span CO", r.Values[drivers.COpct], 8, 2)
-			near(t, "span PEF", r.Values[drivers.PEF], 0.512, 1e-9)
+			drivertest.Near(t, "span HC", r.Values[drivers.HCppm], 3200*0.512, 3200*0.512*0.25)
+			drivertest.Near(t, "span CO", r.Values[drivers.COpct], 8, 2)
+			drivertest.Near(t, "span PEF", r.Values[drivers.PEF], 0.512, 1e-9)
 			if r.Status != 0 || len(r.Raw) != nanhua.SpanLen {
 				t.Errorf("span reading %+v", r)
 			}
@@ -81,7 +82,7 @@ func TestSimCalibration(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			near(t, "check NO", r.Values[drivers.NOppm], 300, 75)
+			drivertest.Near(t, "check NO", r.Values[drivers.NOppm], 300, 75)
 			if pef, err := d.PEF(ctx); err != nil || pef != 0.512 {
 				t.Errorf("PEF = %v, %v", pef, err)
 			}
@@ -115,7 +116,7 @@ func TestSimSpanEdges(t *testing.T) {
 		if err := d.WriteCalGas(ctx, gas, false); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, func() error { _, err := d.Span(ctx); return err }(), drivers.ErrFailed)
+		drivertest.WantErr(t, "nanhua", func() error { _, err := d.Span(ctx); return err }(), drivers.ErrFailed)
 	})
 	t.Run("bounded", func(t *testing.T) {
 		sim := nanhuasim.New(nanhuasim.Options{SpanTime: time.Hour})
@@ -127,7 +128,7 @@ func TestSimSpanEdges(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := d.Span(ctx)
-		wantErr(t, err, drivers.ErrTimeout)
+		drivertest.WantErr(t, "nanhua", err, drivers.ErrTimeout)
 		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
 		if _, err := d.GasCheck(short); err == nil {
@@ -137,7 +138,7 @@ func TestSimSpanEdges(t *testing.T) {
 	t.Run("bad values", func(t *testing.T) {
 		sim := nanhuasim.New(nanhuasim.Options{})
 		d := startSim(t, sim, slow(nanhua.NHA503))
-		wantErr(t, d.WriteCalGas(ctxT(t), drivers.CalGas{C3H8ppm: -5}, false), drivers.ErrFrame)
+		drivertest.WantErr(t, "nanhua", d.WriteCalGas(ctxT(t), drivers.CalGas{C3H8ppm: -5}, false), drivers.ErrFrame)
 		if _, ok := sim.CalGas(false); ok {
 			t.Error("a refused write reached the simulator")
 		}

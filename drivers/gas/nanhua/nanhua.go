@@ -100,18 +100,14 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if _, _, ok := o.Fuel.ratios(); !ok {
 		return nil, fmt.Errorf("nanhua: unknown fuel %v", o.Fuel)
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet},
-		{&o.PollInterval, DefaultOpts.PollInterval}, {&o.OpTimeout, DefaultOpts.OpTimeout},
-		{&o.HCResidualTime, DefaultOpts.HCResidualTime}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nanhua: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+		drivers.Dur(&o.PollInterval, DefaultOpts.PollInterval),
+		drivers.Dur(&o.OpTimeout, DefaultOpts.OpTimeout),
+		drivers.Dur(&o.HCResidualTime, DefaultOpts.HCResidualTime),
+	); err != nil {
+		return nil, fmt.Errorf("nanhua: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -332,14 +328,8 @@ func (d *Dev) transact(ctx context.Context, c Cmd, reply []byte, ack bool) error
 // exchange is transact with any request bytes (the data phase of a two-phase write, a
 // single-frame write); what names the operation in errors. Callers hold d.mu.
 func (d *Dev) exchange(ctx context.Context, what fmt.Stringer, req, reply []byte, ack bool) error {
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return fmt.Errorf("nanhua: %v: %w", what, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return fmt.Errorf("nanhua: %v: drain: %w", what, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return fmt.Errorf("nanhua: %v: write: %w", what, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	if _, err := drivers.ReadFull(ctx, d.rw, reply[:1], d.o.Timeout); err != nil {

@@ -43,16 +43,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if rw == nil {
 		return nil, errors.New("nha506: nil port")
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nha506: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+	); err != nil {
+		return nil, fmt.Errorf("nha506: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -115,14 +110,8 @@ func (d *Dev) SetPump(ctx context.Context, on bool) error {
 // transact drains stale input, writes c and fills reply. NAK is drivers.ErrNAK; with ack
 // the first byte must be ACK. Callers hold d.mu.
 func (d *Dev) transact(ctx context.Context, what string, c byte, reply []byte, ack bool) error {
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, []byte{c}, d.o.Quiet); err != nil {
 		return fmt.Errorf("nha506: %s: %w", what, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return fmt.Errorf("nha506: %s: drain: %w", what, err)
-	}
-	if _, err := d.rw.Write([]byte{c}); err != nil {
-		return fmt.Errorf("nha506: %s: write: %w", what, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	if _, err := drivers.ReadFull(ctx, d.rw, reply[:1], d.o.Timeout); err != nil {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,16 +18,6 @@ import (
 )
 
 var fast = nha506.Opts{Timeout: 200 * time.Millisecond, Quiet: 2 * time.Millisecond}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "nha506: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
 
 var traceCases = map[string]func(t *testing.T, ctx context.Context, d *nha506.Dev){
 	"data.trace": func(t *testing.T, ctx context.Context, d *nha506.Dev) {
@@ -61,7 +48,7 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *nha506.De
 			}
 		}
 		_, err := d.Status(ctx)
-		wantErr(t, err, drivers.ErrFrame)
+		drivertest.WantErr(t, "nha506", err, drivers.ErrFrame)
 	},
 	"pump.trace": func(t *testing.T, ctx context.Context, d *nha506.Dev) {
 		if err := d.SetPump(ctx, true); err != nil {
@@ -70,13 +57,13 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *nha506.De
 		if err := d.SetPump(ctx, false); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, d.SetPump(ctx, true), drivers.ErrNAK)
+		drivertest.WantErr(t, "nha506", d.SetPump(ctx, true), drivers.ErrNAK)
 	},
 	"noise.trace": func(t *testing.T, ctx context.Context, d *nha506.Dev) {
 		for i, want := range []error{drivers.ErrFrame, nil, drivers.ErrChecksum, nil} {
 			r, err := d.Read(ctx)
 			if want != nil {
-				wantErr(t, err, want)
+				drivertest.WantErr(t, "nha506", err, want)
 				if r.Values != nil {
 					t.Errorf("read %d: values with an error", i)
 				}
@@ -90,51 +77,13 @@ var traceCases = map[string]func(t *testing.T, ctx context.Context, d *nha506.De
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		run, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, run func(t *testing.T, ctx context.Context, d *nha506.Dev)) {
+		d, err := nha506.New(p, fast)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := nha506.New(p, fast)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		run(t, ctx, d)
+	})
 }
 
 func TestNew(t *testing.T) {
@@ -177,11 +126,7 @@ func start(t *testing.T, sim *nha506sim.Sim) *nha506.Dev {
 	return d
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := nha506sim.New(nha506sim.Options{Seed: 4})

@@ -58,16 +58,12 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if rw == nil {
 		return nil, errors.New("flb100: nil port")
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}, {&o.ZeroTimeout, DefaultOpts.ZeroTimeout}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("flb100: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+		drivers.Dur(&o.ZeroTimeout, DefaultOpts.ZeroTimeout),
+	); err != nil {
+		return nil, fmt.Errorf("flb100: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -198,14 +194,8 @@ func (d *Dev) command(ctx context.Context, cmd byte, timeout time.Duration) erro
 func (d *Dev) transact(ctx context.Context, cmd byte, data []byte, timeout time.Duration) ([]byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, Request(cmd, data...), d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("flb100: cmd %#02x: %w", cmd, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("flb100: cmd %#02x: drain: %w", cmd, err)
-	}
-	if _, err := d.rw.Write(Request(cmd, data...)); err != nil {
-		return nil, fmt.Errorf("flb100: cmd %#02x: write: %w", cmd, err)
 	}
 	deadline := time.Now().Add(timeout)
 	var head [2]byte

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,48 +21,18 @@ func fast() flb100.Opts {
 	return flb100.Opts{Timeout: time.Second, Quiet: 2 * time.Millisecond, ZeroTimeout: 300 * time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantValues(t *testing.T, r drivers.Reading, want map[drivers.Quantity]float64) {
-	t.Helper()
-	if len(r.Values) != len(want) {
-		t.Errorf("got %d values %v, want %d", len(r.Values), r.Values, len(want))
-	}
-	for q, v := range want {
-		got, ok := r.Values[q]
-		if !ok {
-			t.Errorf("missing %s", q)
-			continue
-		}
-		near(t, string(q), got, v, 1e-9)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "flb100: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() flb100.Opts
 	run  func(t *testing.T, ctx context.Context, d *flb100.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"measure.trace": {fast, func(t *testing.T, ctx context.Context, d *flb100.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, map[drivers.Quantity]float64{drivers.KM1: 1.23, drivers.OpacityPct: 40.8, drivers.RPM: 2480, drivers.OilTempC: 86.5})
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.KM1: 1.23, drivers.OpacityPct: 40.8, drivers.RPM: 2480, drivers.OilTempC: 86.5})
 		if len(r.Raw) != flb100.MeasureLen || r.Time.IsZero() || r.Status != 0 {
 			t.Errorf("raw % x, time %v, status %v", r.Raw, r.Time, r.Status)
 		}
@@ -73,14 +40,14 @@ var traceCases = map[string]struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, map[drivers.Quantity]float64{drivers.KM1: -0.02, drivers.OpacityPct: -0.1, drivers.RPM: 0, drivers.OilTempC: 25})
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.KM1: -0.02, drivers.OpacityPct: -0.1, drivers.RPM: 0, drivers.OilTempC: 25})
 	}},
 	"measure_oil_whole.trace": {func() flb100.Opts { o := fast(); o.OilWholeDegrees = true; return o }, func(t *testing.T, ctx context.Context, d *flb100.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, map[drivers.Quantity]float64{drivers.KM1: 1.5, drivers.OpacityPct: 47.9, drivers.RPM: 2300, drivers.OilTempC: 86})
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.KM1: 1.5, drivers.OpacityPct: 47.9, drivers.RPM: 2300, drivers.OilTempC: 86})
 	}},
 	"status.trace": {fast, func(t *testing.T, ctx context.Context, d *flb100.Dev) {
 		for _, want := range []drivers.Status{drivers.Warmup, 0, drivers.Busy} {
@@ -100,7 +67,7 @@ var traceCases = map[string]struct {
 			t.Fatal(err)
 		}
 		_, err := d.Peaks(ctx)
-		wantErr(t, err, drivers.ErrBusy)
+		drivertest.WantErr(t, "flb100", err, drivers.ErrBusy)
 		p, err := d.Peaks(ctx)
 		if err != nil || p == nil || len(p) != 0 {
 			t.Fatalf("Peaks with none = %v, %v; want empty", p, err)
@@ -114,16 +81,16 @@ var traceCases = map[string]struct {
 			t.Fatalf("Peaks = %v, want %v", p, want)
 		}
 		for i := range want {
-			near(t, "peak", p[i], want[i], 1e-9)
+			drivertest.Near(t, "peak", p[i], want[i], 1e-9)
 		}
 	}},
 	"nak.trace": {fast, func(t *testing.T, ctx context.Context, d *flb100.Dev) {
 		r, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "flb100", err, drivers.ErrNAK)
 		if r.Values != nil || r.Raw != nil {
 			t.Errorf("NAK gave a reading %+v", r)
 		}
-		wantErr(t, d.Zero(ctx), drivers.ErrNAK)
+		drivertest.WantErr(t, "flb100", d.Zero(ctx), drivers.ErrNAK)
 		if _, err := d.Read(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -132,64 +99,26 @@ var traceCases = map[string]struct {
 		for i, want := range []error{drivers.ErrFrame, nil, drivers.ErrChecksum, drivers.ErrFrame, nil} {
 			r, err := d.Read(ctx)
 			if want != nil {
-				wantErr(t, err, want)
+				drivertest.WantErr(t, "flb100", err, want)
 				continue
 			}
 			if err != nil {
 				t.Fatalf("read %d: %v", i, err)
 			}
-			near(t, "k", r.Values[drivers.KM1], 1.23, 0)
+			drivertest.Near(t, "k", r.Values[drivers.KM1], 1.23, 0)
 		}
 	}},
 }
 
 // TestTraces replays every testdata/*.trace, whole and one byte per Read.
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := flb100.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := flb100.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -226,20 +155,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *flb100sim.Sim, o flb100.Opts) *flb100.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := flb100.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, flb100.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 // TestSerialNoise: every fault mode gives an error, never a panic or a bogus reading, and
 // the same Dev reads correctly once the line is clean again.
@@ -249,35 +168,21 @@ func TestSerialNoise(t *testing.T) {
 	o.Timeout = 400 * time.Millisecond
 	d := startSim(t, sim, o)
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode flb100sim.Mode
-		want error
-	}{
-		{flb100sim.Garbage, drivers.ErrFrame},
-		{flb100sim.BadChecksum, drivers.ErrChecksum},
-		{flb100sim.Truncated, drivers.ErrTimeout},
-		{flb100sim.NAKAll, drivers.ErrNAK},
-		{flb100sim.Silent, drivers.ErrTimeout},
-		{flb100sim.Garbage, drivers.ErrFrame},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: Read returned values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(flb100sim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v, Normal: %v", tc.mode, err)
-		}
-		near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
-		near(t, "idle rpm", r.Values[drivers.RPM], 750, 1)
-	}
+	drivertest.Noise[flb100sim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: flb100sim.Normal,
+		Cases: []drivertest.NoiseCase[flb100sim.Mode]{
+			{Mode: flb100sim.Garbage, Want: drivers.ErrFrame},
+			{Mode: flb100sim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: flb100sim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: flb100sim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: flb100sim.Silent, Want: drivers.ErrTimeout},
+			{Mode: flb100sim.Garbage, Want: drivers.ErrFrame},
+		},
+		Check: func(t *testing.T, mode flb100sim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
+			drivertest.Near(t, "idle rpm", r.Values[drivers.RPM], 750, 1)
+		},
+	}.Run(t, ctx)
 	// A request the simulator cannot parse (bad checksum) gets no answer: a timeout.
 	sim.SetMode(flb100sim.Busy)
 	if _, err := d.Peaks(ctx); !errors.Is(err, drivers.ErrBusy) {
@@ -310,7 +215,7 @@ func TestSimFreeAcceleration(t *testing.T) {
 	if st, err := d.Status(ctx); err != nil || st != drivers.Warmup {
 		t.Fatalf("Status at power-up = %v, %v", st.Names(), err)
 	}
-	wantErr(t, d.Zero(ctx), drivers.ErrNAK) // no zero while warming up
+	drivertest.WantErr(t, "flb100", d.Zero(ctx), drivers.ErrNAK) // no zero while warming up
 	clk.Add(time.Minute)
 	if st, err := d.Status(ctx); err != nil || st != 0 {
 		t.Fatalf("Status after warm-up = %v, %v", st.Names(), err)
@@ -336,9 +241,9 @@ func TestSimFreeAcceleration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "k at the peak", r.Values[drivers.KM1], peak, 0.006)
-		near(t, "rpm at cut-off", r.Values[drivers.RPM], 2600, 1)
-		near(t, "N (0.43 m) at the peak", r.Values[drivers.OpacityPct], flb100.NFromK(peak, flb100.StandardPath), 0.06)
+		drivertest.Near(t, "k at the peak", r.Values[drivers.KM1], peak, 0.006)
+		drivertest.Near(t, "rpm at cut-off", r.Values[drivers.RPM], 2600, 1)
+		drivertest.Near(t, "N (0.43 m) at the peak", r.Values[drivers.OpacityPct], flb100.NFromK(peak, flb100.StandardPath), 0.06)
 		if st, err := d.Status(ctx); err != nil || st != drivers.Busy {
 			t.Errorf("Status during acceleration = %v, %v", st.Names(), err)
 		}
@@ -355,7 +260,7 @@ func TestSimFreeAcceleration(t *testing.T) {
 		t.Fatalf("Peaks = %v, want %v", p, want)
 	}
 	for i := range want {
-		near(t, "peak", p[i], want[i], 1e-9)
+		drivertest.Near(t, "peak", p[i], want[i], 1e-9)
 	}
 	s, err := d.State(ctx)
 	if err != nil || s.S1&flb100.S1AccelOK == 0 || s.S1&flb100.S1Armed == 0 {
@@ -365,8 +270,8 @@ func TestSimFreeAcceleration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "k back at idle", r.Values[drivers.KM1], 0.05, 0.011)
-	near(t, "oil", r.Values[drivers.OilTempC], 85, 0.01)
+	drivertest.Near(t, "k back at idle", r.Values[drivers.KM1], 0.05, 0.011)
+	drivertest.Near(t, "oil", r.Values[drivers.OilTempC], 85, 0.01)
 	if err := d.Command(ctx, flb100.CmdDirectMode); err != nil || sim.Armed() {
 		t.Errorf("direct mode = %v, armed %v", err, sim.Armed())
 	}
@@ -378,5 +283,5 @@ func TestSimFreeAcceleration(t *testing.T) {
 func TestZeroNoReply(t *testing.T) {
 	sim := flb100sim.New(flb100sim.Options{ZeroTime: 4 * time.Second}) // longer than 3 s: no reply
 	d := startSim(t, sim, fast())
-	wantErr(t, d.Zero(ctxT(t)), drivers.ErrTimeout)
+	drivertest.WantErr(t, "flb100", d.Zero(ctxT(t)), drivers.ErrTimeout)
 }

@@ -91,17 +91,13 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	default:
 		return nil, fmt.Errorf("mqw510x: unknown model %q", string(o.Model))
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet},
-		{&o.PollInterval, DefaultOpts.PollInterval}, {&o.OpTimeout, DefaultOpts.OpTimeout}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("mqw510x: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+		drivers.Dur(&o.PollInterval, DefaultOpts.PollInterval),
+		drivers.Dur(&o.OpTimeout, DefaultOpts.OpTimeout),
+	); err != nil {
+		return nil, fmt.Errorf("mqw510x: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -309,14 +305,8 @@ func (d *Dev) transact(ctx context.Context, req []byte) ([]byte, error) {
 	cmd := req[1]
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("mqw510x: cmd %#02x: %w", cmd, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("mqw510x: cmd %#02x: drain: %w", cmd, err)
-	}
-	if _, err := d.rw.Write(req); err != nil {
-		return nil, fmt.Errorf("mqw510x: cmd %#02x: write: %w", cmd, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	var head [3]byte

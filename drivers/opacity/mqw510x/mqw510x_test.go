@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,51 +22,21 @@ func fast(m mqw510x.Model) mqw510x.Opts {
 	return mqw510x.Opts{Model: m, Timeout: time.Second, Quiet: 2 * time.Millisecond, PollInterval: time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantValues(t *testing.T, r drivers.Reading, want map[drivers.Quantity]float64) {
-	t.Helper()
-	if len(r.Values) != len(want) {
-		t.Errorf("got %d values %v, want %d", len(r.Values), r.Values, len(want))
-	}
-	for q, v := range want {
-		got, ok := r.Values[q]
-		if !ok {
-			t.Errorf("missing %s", q)
-			continue
-		}
-		near(t, string(q), got, v, 1e-9)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "mqw510x: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 var good5101 = map[drivers.Quantity]float64{drivers.NOxppm: 856, drivers.TempC: 23.5, drivers.RHpct: 61.2, drivers.PressureKPa: 100.85,
 	drivers.OilTempC: 86.4, drivers.RPM: 1850, drivers.OpacityPct: 45.3, drivers.KM1: 1.41}
 
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() mqw510x.Opts
 	run  func(t *testing.T, ctx context.Context, d *mqw510x.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"data_status_5101.trace": {func() mqw510x.Opts { return fast(mqw510x.MQW5101) }, func(t *testing.T, ctx context.Context, d *mqw510x.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, good5101)
+		drivertest.WantValues(t, r, good5101)
 		if r.Status != 0 || len(r.Raw) != mqw510x.DataStatus5101Len {
 			t.Errorf("status %v raw % x", r.Status.Names(), r.Raw)
 		}
@@ -78,8 +44,8 @@ var traceCases = map[string]struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "cold T", r.Values[drivers.TempC], -5.2, 1e-9)
-		near(t, "P", r.Values[drivers.PressureKPa], 99.3, 1e-9)
+		drivertest.Near(t, "cold T", r.Values[drivers.TempC], -5.2, 1e-9)
+		drivertest.Near(t, "P", r.Values[drivers.PressureKPa], 99.3, 1e-9)
 		if r.Status != drivers.Warmup|drivers.LowFlow {
 			t.Errorf("status %v", r.Status.Names())
 		}
@@ -99,7 +65,7 @@ var traceCases = map[string]struct {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantValues(t, r, map[drivers.Quantity]float64{drivers.NOxppm: 1020, drivers.CO2pct: 7.85, drivers.KM1: 1,
+			drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.NOxppm: 1020, drivers.CO2pct: 7.85, drivers.KM1: 1,
 				drivers.OpacityPct: 34.95, drivers.RPM: 2100, drivers.OilTempC: 88.2})
 		}
 	}},
@@ -133,11 +99,11 @@ var traceCases = map[string]struct {
 		if err != nil || len(p) != 1 {
 			t.Fatalf("Peaks = %v, %v", p, err)
 		}
-		near(t, "max k", p[0], 1.35, 1e-9)
+		drivertest.Near(t, "max k", p[0], 1.35, 1e-9)
 	}},
 	"nak.trace": {func() mqw510x.Opts { return fast(mqw510x.MQW5101) }, func(t *testing.T, ctx context.Context, d *mqw510x.Dev) {
 		_, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "mqw510x", err, drivers.ErrNAK)
 		if _, err := d.Read(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -146,58 +112,25 @@ var traceCases = map[string]struct {
 		for i, want := range []error{drivers.ErrFrame, nil, drivers.ErrChecksum, nil} {
 			r, err := d.Read(ctx)
 			if want != nil {
-				wantErr(t, err, want)
+				drivertest.WantErr(t, "mqw510x", err, want)
 				continue
 			}
 			if err != nil {
 				t.Fatalf("read %d: %v", i, err)
 			}
-			wantValues(t, r, good5101)
+			drivertest.WantValues(t, r, good5101)
 		}
 	}},
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := mqw510x.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := mqw510x.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -258,20 +191,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *mqw510xsim.Sim, o mqw510x.Opts) *mqw510x.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := mqw510x.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, mqw510x.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	for _, m := range []mqw510x.Model{mqw510x.MQW5101, mqw510x.MQW5102} {
@@ -281,34 +204,20 @@ func TestSerialNoise(t *testing.T) {
 			o.Timeout = 400 * time.Millisecond
 			d := startSim(t, sim, o)
 			ctx := ctxT(t)
-			for _, tc := range []struct {
-				mode mqw510xsim.Mode
-				want error
-			}{
-				{mqw510xsim.Garbage, drivers.ErrFrame},
-				{mqw510xsim.BadChecksum, drivers.ErrChecksum},
-				{mqw510xsim.Truncated, drivers.ErrTimeout},
-				{mqw510xsim.NAKAll, drivers.ErrNAK},
-				{mqw510xsim.Silent, drivers.ErrTimeout},
-			} {
-				sim.SetMode(tc.mode)
-				for range 2 {
-					r, err := d.Read(ctx)
-					if !errors.Is(err, tc.want) {
-						t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-					}
-					if r.Values != nil {
-						t.Errorf("mode %v: values with an error", tc.mode)
-					}
-				}
-				sim.SetMode(mqw510xsim.Normal)
-				r, err := d.Read(ctx)
-				if err != nil {
-					t.Fatalf("after mode %v: %v", tc.mode, err)
-				}
-				near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
-				near(t, "idle rpm", r.Values[drivers.RPM], 750, 1)
-			}
+			drivertest.Noise[mqw510xsim.Mode]{
+				Device: d, SetMode: sim.SetMode, Normal: mqw510xsim.Normal,
+				Cases: []drivertest.NoiseCase[mqw510xsim.Mode]{
+					{Mode: mqw510xsim.Garbage, Want: drivers.ErrFrame},
+					{Mode: mqw510xsim.BadChecksum, Want: drivers.ErrChecksum},
+					{Mode: mqw510xsim.Truncated, Want: drivers.ErrTimeout},
+					{Mode: mqw510xsim.NAKAll, Want: drivers.ErrNAK},
+					{Mode: mqw510xsim.Silent, Want: drivers.ErrTimeout},
+				},
+				Check: func(t *testing.T, mode mqw510xsim.Mode, r drivers.Reading) {
+					drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
+					drivertest.Near(t, "idle rpm", r.Values[drivers.RPM], 750, 1)
+				},
+			}.Run(t, ctx)
 		})
 	}
 }
@@ -338,7 +247,7 @@ func TestSim5101Session(t *testing.T) {
 	if err != nil || r.Status != drivers.Warmup {
 		t.Fatalf("Read at power-up: %v, %v", r.Status.Names(), err)
 	}
-	wantErr(t, d.Zero(ctx), drivers.ErrNAK)
+	drivertest.WantErr(t, "mqw510x", d.Zero(ctx), drivers.ErrNAK)
 	if err := d.Command(ctx, mqw510x.CmdSkipWarmup); err != nil {
 		t.Fatal(err)
 	}
@@ -370,18 +279,18 @@ func TestSim5101Session(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "NOx at idle", r.Values[drivers.NOxppm], 305, 6)
-	near(t, "T", r.Values[drivers.TempC], 31.5, 1e-9)
-	near(t, "RH", r.Values[drivers.RHpct], 72.3, 1e-9)
-	near(t, "P", r.Values[drivers.PressureKPa], 99.8, 1e-9)
+	drivertest.Near(t, "NOx at idle", r.Values[drivers.NOxppm], 305, 6)
+	drivertest.Near(t, "T", r.Values[drivers.TempC], 31.5, 1e-9)
+	drivertest.Near(t, "RH", r.Values[drivers.RHpct], 72.3, 1e-9)
+	drivertest.Near(t, "P", r.Values[drivers.PressureKPa], 99.8, 1e-9)
 	eng.Accelerate(clk.Now())
 	clk.Add(2 * time.Second)
 	r, err = d.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "NOx at cut-off", r.Values[drivers.NOxppm], 1205, 6)
-	near(t, "N is Ns at 0.43 m", r.Values[drivers.OpacityPct], flb100.NFromK(r.Values[drivers.KM1], flb100.StandardPath), 0.25) // k has 0.01 resolution
+	drivertest.Near(t, "NOx at cut-off", r.Values[drivers.NOxppm], 1205, 6)
+	drivertest.Near(t, "N is Ns at 0.43 m", r.Values[drivers.OpacityPct], flb100.NFromK(r.Values[drivers.KM1], flb100.StandardPath), 0.25) // k has 0.01 resolution
 	sim.SetLowFlow(true)
 	if r, err := d.Read(ctx); err != nil || r.Status != drivers.LowFlow {
 		t.Errorf("low flow: %v, %v", r.Status.Names(), err)
@@ -430,7 +339,7 @@ func TestSim5102(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "CO2 at cut-off", r.Values[drivers.CO2pct], 8, 0.01)
+	drivertest.Near(t, "CO2 at cut-off", r.Values[drivers.CO2pct], 8, 0.01)
 	if len(r.Raw) != mqw510x.Realtime5102Len-1 {
 		t.Errorf("short frame of %d bytes", len(r.Raw))
 	}
@@ -439,7 +348,7 @@ func TestSim5102(t *testing.T) {
 	if err != nil || len(p) != 1 {
 		t.Fatalf("Peaks = %v, %v", p, err)
 	}
-	near(t, "peak", p[0], peak, 1e-9)
+	drivertest.Near(t, "peak", p[0], peak, 1e-9)
 
 	o := fast(mqw510x.MQW5102)
 	o.NoOpacimeter = true

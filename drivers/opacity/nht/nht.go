@@ -64,16 +64,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nht: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+	); err != nil {
+		return nil, fmt.Errorf("nht: %w", err)
 	}
 	if o.AccelMethod == 0 {
 		o.AccelMethod = DefaultOpts.AccelMethod
@@ -230,14 +225,8 @@ func (d *Dev) simple(ctx context.Context, cmd byte, data ...byte) error {
 func (d *Dev) transact(ctx context.Context, cmd byte, data []byte, n int) ([]byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, Request(cmd, data...), d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("nht: cmd %#02x: %w", cmd, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("nht: cmd %#02x: drain: %w", cmd, err)
-	}
-	if _, err := d.rw.Write(Request(cmd, data...)); err != nil {
-		return nil, fmt.Errorf("nht: cmd %#02x: write: %w", cmd, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	b := make([]byte, n)

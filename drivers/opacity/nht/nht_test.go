@@ -2,12 +2,7 @@ package nht_test
 
 import (
 	"context"
-	"errors"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,38 +21,6 @@ func fast(m nht.Model) nht.Opts {
 	return nht.Opts{Model: m, Timeout: time.Second, Quiet: 2 * time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantValues(t *testing.T, r drivers.Reading, want map[drivers.Quantity]float64) {
-	t.Helper()
-	if len(r.Values) != len(want) {
-		t.Errorf("got %d values %v, want %d", len(r.Values), r.Values, len(want))
-	}
-	for q, v := range want {
-		got, ok := r.Values[q]
-		if !ok {
-			t.Errorf("missing %s", q)
-			continue
-		}
-		near(t, string(q), got, v, 1e-9)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "nht: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 func checkStatus(t *testing.T, ctx context.Context, d *nht.Dev, want ...drivers.Status) {
 	t.Helper()
 	for _, w := range want {
@@ -68,16 +31,18 @@ func checkStatus(t *testing.T, ctx context.Context, d *nht.Dev, want ...drivers.
 	}
 }
 
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() nht.Opts
 	run  func(t *testing.T, ctx context.Context, d *nht.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"realtime_nht6.trace": {func() nht.Opts { return fast(nht.NHT6) }, func(t *testing.T, ctx context.Context, d *nht.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, map[drivers.Quantity]float64{drivers.OpacityPct: 40.8, drivers.KM1: 1.23, drivers.RPM: 2480, drivers.OilTempC: 86})
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.OpacityPct: 40.8, drivers.KM1: 1.23, drivers.RPM: 2480, drivers.OilTempC: 86})
 		if len(r.Raw) != nht.RealtimeLen || r.Time.IsZero() {
 			t.Errorf("raw % x time %v", r.Raw, r.Time)
 		}
@@ -85,14 +50,14 @@ var traceCases = map[string]struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, map[drivers.Quantity]float64{drivers.OpacityPct: 1.2, drivers.KM1: 0.03, drivers.RPM: 760})
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.OpacityPct: 1.2, drivers.KM1: 0.03, drivers.RPM: 760})
 	}},
 	"realtime_celsius.trace": {func() nht.Opts { o := fast(nht.NHT1); o.OilCelsius = true; return o }, func(t *testing.T, ctx context.Context, d *nht.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, map[drivers.Quantity]float64{drivers.OpacityPct: 30, drivers.KM1: 0.84, drivers.RPM: 800, drivers.OilTempC: 88})
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.OpacityPct: 30, drivers.KM1: 0.84, drivers.RPM: 800, drivers.OilTempC: 88})
 	}},
 	"status_nht6.trace": {func() nht.Opts { return fast(nht.NHT6) }, func(t *testing.T, ctx context.Context, d *nht.Dev) {
 		checkStatus(t, ctx, d, drivers.Warmup, 0, drivers.Busy)
@@ -121,7 +86,7 @@ var traceCases = map[string]struct {
 				t.Fatalf("Peaks = %v, %v; want %v", p, err, want)
 			}
 			for i := range want {
-				near(t, "peak", p[i], want[i], 1e-9)
+				drivertest.Near(t, "peak", p[i], want[i], 1e-9)
 			}
 		}
 	}},
@@ -136,11 +101,11 @@ var traceCases = map[string]struct {
 		if err != nil || len(p) != 1 {
 			t.Fatalf("Peaks = %v, %v", p, err)
 		}
-		near(t, "max k", p[0], 1.35, 1e-9)
+		drivertest.Near(t, "max k", p[0], 1.35, 1e-9)
 	}},
 	"nak.trace": {func() nht.Opts { return fast(nht.NHT6) }, func(t *testing.T, ctx context.Context, d *nht.Dev) {
 		r, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "nht", err, drivers.ErrNAK)
 		if r.Values != nil {
 			t.Errorf("NAK gave values %v", r.Values)
 		}
@@ -152,63 +117,25 @@ var traceCases = map[string]struct {
 		for i, want := range []error{drivers.ErrFrame, nil, drivers.ErrChecksum, nil} {
 			r, err := d.Read(ctx)
 			if want != nil {
-				wantErr(t, err, want)
+				drivertest.WantErr(t, "nht", err, want)
 				continue
 			}
 			if err != nil {
 				t.Fatalf("read %d: %v", i, err)
 			}
-			near(t, "k", r.Values[drivers.KM1], 1.23, 0)
+			drivertest.Near(t, "k", r.Values[drivers.KM1], 1.23, 0)
 		}
 	}},
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := nht.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := nht.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -265,20 +192,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *nhtsim.Sim, o nht.Opts) *nht.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := nht.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, nht.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 func TestSerialNoise(t *testing.T) {
 	sim := nhtsim.New(nhtsim.Options{Seed: 5})
@@ -286,34 +203,20 @@ func TestSerialNoise(t *testing.T) {
 	o.Timeout = 400 * time.Millisecond
 	d := startSim(t, sim, o)
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode nhtsim.Mode
-		want error
-	}{
-		{nhtsim.Garbage, drivers.ErrFrame},
-		{nhtsim.BadChecksum, drivers.ErrChecksum},
-		{nhtsim.Truncated, drivers.ErrTimeout},
-		{nhtsim.NAKAll, drivers.ErrNAK},
-		{nhtsim.Silent, drivers.ErrTimeout},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(nhtsim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v: %v", tc.mode, err)
-		}
-		near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
-		near(t, "oil", r.Values[drivers.OilTempC], 85, 1)
-	}
+	drivertest.Noise[nhtsim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: nhtsim.Normal,
+		Cases: []drivertest.NoiseCase[nhtsim.Mode]{
+			{Mode: nhtsim.Garbage, Want: drivers.ErrFrame},
+			{Mode: nhtsim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: nhtsim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: nhtsim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: nhtsim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode nhtsim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "idle k", r.Values[drivers.KM1], 0.05, 0.011)
+			drivertest.Near(t, "oil", r.Values[drivers.OilTempC], 85, 1)
+		},
+	}.Run(t, ctx)
 }
 
 type clock struct {
@@ -337,7 +240,7 @@ func TestSimNHT6Test(t *testing.T) {
 	d := startSim(t, sim, fast(nht.NHT6))
 	ctx := ctxT(t)
 	checkStatus(t, ctx, d, drivers.Warmup)
-	wantErr(t, d.Zero(ctx), drivers.ErrNAK)
+	drivertest.WantErr(t, "nht", d.Zero(ctx), drivers.ErrNAK)
 	if err := d.StopWarmup(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -357,8 +260,8 @@ func TestSimNHT6Test(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "k at the peak", r.Values[drivers.KM1], peak, 0.006)
-		near(t, "N at the peak", r.Values[drivers.OpacityPct], flb100.NFromK(peak, flb100.StandardPath), 0.06)
+		drivertest.Near(t, "k at the peak", r.Values[drivers.KM1], peak, 0.006)
+		drivertest.Near(t, "N at the peak", r.Values[drivers.OpacityPct], flb100.NFromK(peak, flb100.StandardPath), 0.06)
 		clk.Add(flb100sim.SettleTime)
 	}
 	p, err := d.Peaks(ctx)
@@ -366,20 +269,20 @@ func TestSimNHT6Test(t *testing.T) {
 		t.Fatalf("Peaks = %v, %v; want %v", p, err, want)
 	}
 	for i := range want {
-		near(t, "peak", p[i], want[i], 1e-9)
+		drivertest.Near(t, "peak", p[i], want[i], 1e-9)
 	}
 	res, err := d.Results(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "Kavg", res.KAvg, (want[0]+want[1]+want[2])/3, 0.006)
-	near(t, "low-idle rpm", res.LowRPM, 750, 0)
+	drivertest.Near(t, "Kavg", res.KAvg, (want[0]+want[1]+want[2])/3, 0.006)
+	drivertest.Near(t, "low-idle rpm", res.LowRPM, 750, 0)
 	m, err := d.Max(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "max k", m.K, max(want[0], want[1], want[2]), 1e-9)
-	near(t, "max rpm", m.RPM, 2600, 0)
+	drivertest.Near(t, "max k", m.K, max(want[0], want[1], want[2]), 1e-9)
+	drivertest.Near(t, "max rpm", m.RPM, 2600, 0)
 	if err := d.ClearMax(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +323,7 @@ func TestSimMaxHold(t *testing.T) {
 		if err != nil || len(p) != 1 {
 			t.Fatalf("Peaks = %v, %v", p, err)
 		}
-		near(t, "max-hold peak", p[0], peak, 1e-9)
+		drivertest.Near(t, "max-hold peak", p[0], peak, 1e-9)
 	}
 	r, err := d.Read(ctx)
 	if err != nil {

@@ -101,16 +101,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	default:
 		return nil, fmt.Errorf("nt: unknown model %q", o.Model)
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nt: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+	); err != nil {
+		return nil, fmt.Errorf("nt: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -255,18 +250,12 @@ var errRefused = errors.New("refused")
 func (d *Dev) transact(ctx context.Context, addr [2]byte, cmd uint16, data []byte, fix func([]byte)) (Frame, []byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return Frame{}, nil, fmt.Errorf("nt: %04x: %w", cmd, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return Frame{}, nil, fmt.Errorf("nt: %04x: drain: %w", cmd, err)
-	}
 	req := Encode(Frame{Addr: addr, Kind: KindRequest, Cmd: cmd, Data: data})
 	if fix != nil {
 		fix(req)
 	}
-	if _, err := d.rw.Write(req); err != nil {
-		return Frame{}, nil, fmt.Errorf("nt: %04x: write: %w", cmd, err)
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
+		return Frame{}, nil, fmt.Errorf("nt: %04x: %w", cmd, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	buf := make([]byte, HeaderLen, MaxLen)

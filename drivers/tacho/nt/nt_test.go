@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,40 +19,25 @@ func fast(m nt.Model) func() nt.Opts {
 	return func() nt.Opts { return nt.Opts{Model: m, Timeout: 100 * time.Millisecond, Quiet: 2 * time.Millisecond} }
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol || math.IsNaN(got) {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
 func wantValues(t *testing.T, r drivers.Reading, want map[drivers.Quantity]float64) {
 	t.Helper()
 	if len(r.Values) != len(want) {
 		t.Errorf("values %v, want %v", r.Values, want)
 	}
 	for q, v := range want {
-		near(t, string(q), r.Values[q], v, 1e-9)
+		drivertest.Near(t, string(q), r.Values[q], v, 1e-9)
 	}
 	if r.Time.IsZero() || len(r.Raw) == 0 {
 		t.Errorf("reading %+v", r)
 	}
 }
 
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "nt: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() nt.Opts
 	run  func(t *testing.T, ctx context.Context, d *nt.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"vmt_rpm.trace": {fast(nt.VMT2000), func(t *testing.T, ctx context.Context, d *nt.Dev) {
 		for _, rpm := range []float64{2480, 812} {
 			r, err := d.Read(ctx)
@@ -70,7 +51,7 @@ var traceCases = map[string]struct {
 		if err := d.SetWorkMode(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, d.SetWorkMode(ctx, 1), drivers.ErrFailed)
+		drivertest.WantErr(t, "nt", d.SetWorkMode(ctx, 1), drivers.ErrFailed)
 	}},
 	"vmt_mode_vmas.trace": {func() nt.Opts { o := fast(nt.VMT2000)(); o.VMASModeChecksum = true; return o }, func(t *testing.T, ctx context.Context, d *nt.Dev) {
 		if err := d.SetWorkMode(ctx, 1); err != nil {
@@ -108,7 +89,7 @@ var traceCases = map[string]struct {
 	}},
 	"error.trace": {fast(nt.FMP1), func(t *testing.T, ctx context.Context, d *nt.Dev) {
 		r, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "nt", err, drivers.ErrNAK)
 		var de nt.DeviceError
 		if !errors.As(err, &de) || de != nt.DeviceError(nt.CodeBadCommand) || r.Values != nil {
 			t.Errorf("err %v, reading %+v", err, r)
@@ -117,7 +98,7 @@ var traceCases = map[string]struct {
 	"noise.trace": {fast(nt.VMT2000), func(t *testing.T, ctx context.Context, d *nt.Dev) {
 		for _, want := range []error{drivers.ErrChecksum, drivers.ErrFrame, drivers.ErrFrame, drivers.ErrTimeout} {
 			r, err := d.Read(ctx)
-			wantErr(t, err, want)
+			drivertest.WantErr(t, "nt", err, want)
 			if r.Values != nil {
 				t.Errorf("%v came with values", err)
 			}
@@ -131,51 +112,13 @@ var traceCases = map[string]struct {
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := nt.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := nt.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -234,20 +177,10 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 func startSim(t *testing.T, sim *ntsim.Sim, o nt.Opts) *nt.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode19200)
-	d, err := nt.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode19200, nt.New, o)
 }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading),
@@ -256,33 +189,19 @@ func TestSerialNoise(t *testing.T) {
 	sim := ntsim.New(ntsim.Options{Model: nt.FMP1, Seed: 3})
 	d := startSim(t, sim, nt.Opts{Model: nt.FMP1, Timeout: 150 * time.Millisecond})
 	ctx := ctxT(t)
-	for _, tc := range []struct {
-		mode ntsim.Mode
-		want error
-	}{
-		{ntsim.Garbage, drivers.ErrFrame},
-		{ntsim.BadChecksum, drivers.ErrChecksum},
-		{ntsim.Truncated, drivers.ErrTimeout},
-		{ntsim.ErrorReply, drivers.ErrNAK},
-		{ntsim.Silent, drivers.ErrTimeout},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
-			}
-			if r.Values != nil {
-				t.Errorf("mode %v: Read returned values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(ntsim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v, Normal: %v", tc.mode, err)
-		}
-		near(t, "rpm at idle", r.Values[drivers.RPM], ntsim.IdleRPM, 20)
-	}
+	drivertest.Noise[ntsim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: ntsim.Normal,
+		Cases: []drivertest.NoiseCase[ntsim.Mode]{
+			{Mode: ntsim.Garbage, Want: drivers.ErrFrame},
+			{Mode: ntsim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: ntsim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: ntsim.ErrorReply, Want: drivers.ErrNAK},
+			{Mode: ntsim.Silent, Want: drivers.ErrTimeout},
+		},
+		Check: func(t *testing.T, mode ntsim.Mode, r drivers.Reading) {
+			drivertest.Near(t, "rpm at idle", r.Values[drivers.RPM], ntsim.IdleRPM, 20)
+		},
+	}.Run(t, ctx)
 }
 
 // TestSimSession: rpm follows the engine, mode set, FMP-1 calibration with its busy time
@@ -303,7 +222,7 @@ func TestSimSession(t *testing.T) {
 	if err := vmt.SetWorkMode(ctx, 1); err != nil || vsim.WorkMode() != 1 {
 		t.Errorf("SetWorkMode(1) = %v, simulator mode %d", err, vsim.WorkMode())
 	}
-	wantErr(t, vmt.SetWorkMode(ctx, 7), drivers.ErrFailed)
+	drivertest.WantErr(t, "nt", vmt.SetWorkMode(ctx, 7), drivers.ErrFailed)
 	vmas, err := nt.New(nil2(t, vsim), nt.Opts{Model: nt.VMT2000, VMASModeChecksum: true})
 	if err != nil {
 		t.Fatal(err)
@@ -320,9 +239,9 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "oil", r.Values[drivers.OilTempC], 82, 0.05)
-	near(t, "temp", r.Values[drivers.TempC], 31, 0.2)
-	near(t, "pressure", r.Values[drivers.PressureKPa], 98.6, 0.1)
+	drivertest.Near(t, "oil", r.Values[drivers.OilTempC], 82, 0.05)
+	drivertest.Near(t, "temp", r.Values[drivers.TempC], 31, 0.2)
+	drivertest.Near(t, "pressure", r.Values[drivers.PressureKPa], 98.6, 0.1)
 	if err := fmp.Calibrate(ctx, nt.CalPressure, 98.6, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -350,9 +269,9 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "FTH-2 temp", a.Values[drivers.TempC], -8, 0.2)
-	near(t, "FTH-2 RH", a.Values[drivers.RHpct], 35, 0.5)
-	near(t, "FTH-2 pressure", a.Values[drivers.PressureKPa], 102.1, 0.1)
+	drivertest.Near(t, "FTH-2 temp", a.Values[drivers.TempC], -8, 0.2)
+	drivertest.Near(t, "FTH-2 RH", a.Values[drivers.RHpct], 35, 0.5)
+	drivertest.Near(t, "FTH-2 pressure", a.Values[drivers.PressureKPa], 102.1, 0.1)
 	// A command the FTH-2 does not know is answered 'E' 00F0.
 	fthAsVMT := startSim(t, wsim, nt.Opts{Model: nt.VMT2000, AnyReplyAddr: true})
 	if _, err := fthAsVMT.Read(ctx); !errors.Is(err, drivers.ErrNAK) {

@@ -50,16 +50,11 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if rw == nil {
 		return nil, errors.New("rpm5300: nil port")
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.CatchUp, DefaultOpts.CatchUp}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("rpm5300: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.CatchUp, DefaultOpts.CatchUp),
+	); err != nil {
+		return nil, fmt.Errorf("rpm5300: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -86,7 +81,7 @@ func (d *Dev) Stats() Stats {
 }
 
 func (d *Dev) fill(ctx context.Context, wait time.Duration) (int, error) {
-	n, err := readSome(ctx, d.rw, d.sc.Space(), wait)
+	n, err := drivers.ReadSome(ctx, d.rw, d.sc.Space(), wait)
 	d.sc.Commit(n)
 	d.stats.bytesIn.Store(d.sc.BytesIn)
 	return n, err
@@ -124,7 +119,7 @@ func (d *Dev) Read(ctx context.Context) (drivers.Reading, error) {
 	for !found {
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return drivers.Reading{}, errNoFrame("read", d.sc.Discarded > garbage || d.sc.Pending() > 0, d.o.Timeout)
+			return drivers.Reading{}, drivers.NoFrame("rpm5300", "read", d.sc.Discarded > garbage || d.sc.Pending() > 0, d.o.Timeout)
 		}
 		_, err := d.fill(ctx, wait)
 		take()

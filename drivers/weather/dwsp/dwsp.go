@@ -136,14 +136,8 @@ func (d *Dev) ReadAmbient(ctx context.Context) (drivers.Reading, error) { return
 // tells whether a normal reply or an exception follows; a head from another slave or
 // function is drivers.ErrFrame at once (the next drain discards the rest).
 func (d *Dev) transact(ctx context.Context) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	if err := drivers.Send(ctx, d.rw, d.out, d.o.Quiet); err != nil {
 		return nil, fmt.Errorf("dwsp: %w", err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return nil, fmt.Errorf("dwsp: drain: %w", err)
-	}
-	if _, err := d.rw.Write(d.out); err != nil {
-		return nil, fmt.Errorf("dwsp: write: %w", err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	buf := make([]byte, modbus.RTUReplyLen(d.req))

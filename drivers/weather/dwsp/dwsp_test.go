@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,10 +62,12 @@ func read(t *testing.T, ctx context.Context, d *dwsp.Dev) drivers.Reading {
 
 var good = []byte{0x01, 0x04, 0x06, 0x27, 0x94, 0x00, 0xea, 0x01, 0xe7, 0x37, 0xb7}
 
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts dwsp.Opts
 	run  func(t *testing.T, ctx context.Context, d *dwsp.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"read_dwspt5.trace": {dwsp.Opts{}, func(t *testing.T, ctx context.Context, d *dwsp.Dev) {
 		r := read(t, ctx, d)
 		wantValues(t, r, 23.4, 48.7, 101.32)
@@ -110,51 +110,13 @@ var traceCases = map[string]struct {
 }
 
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := dwsp.New(p, fast(tc.opts))
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := dwsp.New(p, fast(tc.opts))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -202,20 +164,10 @@ func TestConformance(t *testing.T) {
 }
 
 func startSim(t *testing.T, sim *dwspsim.Sim, o dwsp.Opts) *dwsp.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := dwsp.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, dwsp.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading),
 // and the same Dev reads correctly once the line is clean again.

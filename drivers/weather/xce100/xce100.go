@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -228,7 +227,7 @@ func (d *Dev) poll(ctx context.Context) ([]byte, error) {
 		if left <= 0 {
 			return nil, fmt.Errorf("xce100: %w: %d bytes, no complete frame within %v", drivers.ErrTimeout, len(buf), d.o.Timeout)
 		}
-		n, err := readSome(ctx, d.rw, d.chunk[:], left)
+		n, err := drivers.ReadSome(ctx, d.rw, d.chunk[:], left)
 		if err != nil {
 			return nil, fmt.Errorf("xce100: %w", err)
 		}
@@ -268,7 +267,7 @@ func (d *Dev) readStream(ctx context.Context) ([]byte, error) {
 			}
 			return nil, fmt.Errorf("xce100: %w: no complete frame within %v", drivers.ErrTimeout, d.o.Timeout)
 		}
-		n, err := readSome(ctx, d.rw, d.chunk[:], wait)
+		n, err := drivers.ReadSome(ctx, d.rw, d.chunk[:], wait)
 		if err != nil {
 			if newest != nil && ctx.Err() == nil {
 				// The frame arrived before the link failed; the next Read reports it.
@@ -376,7 +375,7 @@ func (d *Dev) await(ctx context.Context, wait time.Duration, words ...string) (s
 		if left <= 0 {
 			return "", nil
 		}
-		n, err := readSome(ctx, d.rw, d.chunk[:], left)
+		n, err := drivers.ReadSome(ctx, d.rw, d.chunk[:], left)
 		if err != nil {
 			return "", err
 		}
@@ -388,53 +387,6 @@ func (d *Dev) await(ctx context.Context, wait time.Duration, words ...string) (s
 		}
 		if len(d.pend) > maxPending {
 			d.pend = append(d.pend[:0], d.pend[len(d.pend)-8:]...)
-		}
-	}
-}
-
-// pollSlice bounds one blocking Read, so ctx is checked often.
-const pollSlice = 50 * time.Millisecond
-
-type readTimeouter interface{ SetReadTimeout(time.Duration) error }
-type readDeadliner interface{ SetReadDeadline(time.Time) error }
-
-// readSome reads what arrives within wait: it returns as soon as at least one byte is in,
-// or (0, nil) when the line stayed quiet for wait. Like drivers.ReadFull it works on a
-// go.bug.st/serial port (read timeout) and on files with deadlines, honours ctx, and
-// turns io.EOF into an error.
-func readSome(ctx context.Context, r io.Reader, buf []byte, wait time.Duration) (int, error) {
-	deadline := time.Now().Add(wait)
-	if t, ok := r.(readTimeouter); ok {
-		if err := t.SetReadTimeout(max(min(pollSlice, wait), time.Millisecond)); err != nil {
-			return 0, fmt.Errorf("set read timeout: %w", err)
-		}
-	}
-	dl, hasDeadline := r.(readDeadliner)
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		if hasDeadline {
-			next := time.Now().Add(pollSlice)
-			if next.After(deadline) {
-				next = deadline
-			}
-			if err := dl.SetReadDeadline(next); err != nil {
-				return 0, fmt.Errorf("set read deadline: %w", err)
-			}
-		}
-		n, err := r.Read(buf)
-		if n > 0 {
-			return n, nil
-		}
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			if errors.Is(err, io.EOF) {
-				return 0, fmt.Errorf("link closed: %w", io.ErrUnexpectedEOF)
-			}
-			return 0, err
-		}
-		if !time.Now().Before(deadline) {
-			return 0, nil
 		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,10 +60,12 @@ func read(t *testing.T, ctx context.Context, d *xce100.Dev) drivers.Reading {
 }
 
 // traceCases says, for every file in testdata, how to drive the Dev and what must come out.
-var traceCases = map[string]struct {
+type traceCase struct {
 	model xce100.Model
 	run   func(t *testing.T, ctx context.Context, d *xce100.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"poll_xce100.trace": {xce100.XCE100, func(t *testing.T, ctx context.Context, d *xce100.Dev) {
 		r := read(t, ctx, d)
 		wantValues(t, r, 25.3, 56, 101.3)
@@ -128,51 +128,13 @@ var traceCases = map[string]struct {
 // TestTraces replays every testdata/*.trace, whole and one byte per Read, and checks that
 // the Dev wrote exactly the trace's bytes and used all of them.
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := xce100.New(p, fast(tc.model))
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := xce100.New(p, fast(tc.model))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -250,20 +212,10 @@ func TestConformance(t *testing.T) {
 
 // startSim runs sim behind a real pty and returns a Dev on the serial side.
 func startSim(t *testing.T, sim *xce100sim.Sim, o xce100.Opts) *xce100.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := xce100.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, xce100.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 30*time.Second) }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading), and
 // the same Dev reads correctly once the line is clean again, polled and streaming.

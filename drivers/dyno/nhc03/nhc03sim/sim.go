@@ -7,18 +7,16 @@ package nhc03sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/dyno/nhc03"
 	"imagent/drivers/dyno/xincheng/xinchengsim"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode, settable while the simulator runs.
@@ -145,57 +143,25 @@ func (s *Sim) LastRequest() nhc03.Request {
 	return s.last
 }
 
-const (
-	pollSlice = 50 * time.Millisecond
-	idleWait  = 20 * time.Millisecond
-)
-
 // Serve answers requests on rw until ctx is done (then it returns nil) or rw fails. rw is
 // normally a pty master (simport.Open): EIO there means no process has the slave open,
 // and Serve waits and retries. If rw has SetReadDeadline, ctx is honoured within 50 ms.
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	var in [64]byte
 	var buf []byte
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("nhc03sim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(in[:])
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO):
-				if !sleep(ctx, idleWait) {
-					return nil
-				}
-				continue
-			default:
-				return fmt.Errorf("nhc03sim: read: %w", err)
-			}
-		}
-		buf = append(buf, in[:n]...)
+	input := func(in []byte) [][]byte {
+		buf = append(buf, in...)
+		var replies [][]byte
 		for {
 			req, rest, ok := s.next(buf)
 			buf = rest
 			if !ok {
 				break
 			}
-			if out := s.Reply(req); len(out) > 0 {
-				if _, err := rw.Write(out); err != nil && !errors.Is(err, syscall.EIO) && ctx.Err() == nil {
-					return fmt.Errorf("nhc03sim: write: %w", err)
-				}
-			}
+			replies = append(replies, s.Reply(req))
 		}
+		return replies
 	}
+	return simport.Server{Name: "nhc03sim", BufSize: 64, Input: input}.Serve(ctx, rw)
 }
 
 // next finds the next valid request in buf, skipping bytes that cannot start one (and
@@ -220,17 +186,6 @@ func (s *Sim) next(buf []byte) (nhc03.Request, []byte, bool) {
 		return r, buf[nhc03.RequestLen:], true
 	}
 	return nhc03.Request{}, buf, false
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // Reply is the simulator's answer to one request, after fault injection (nil for none).

@@ -13,13 +13,12 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/dyno/xincheng"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode, settable while the simulator runs.
@@ -191,9 +190,6 @@ func (s *Sim) BaseMass() float64 {
 	return s.baseMass
 }
 
-// idleWait is how long Serve waits before trying again while nobody has the port open.
-const idleWait = 20 * time.Millisecond
-
 // Serve streams frames and answers commands on rw until ctx is done (then it returns
 // nil) or rw fails. rw is normally a pty master (simport.Open): EIO there means no
 // process has the slave open, and Serve drops frames until one does. rw must support
@@ -203,8 +199,8 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	if s.err != nil {
 		return s.err
 	}
-	rd, ok := rw.(interface{ SetReadDeadline(time.Time) error })
-	if !ok {
+	l := simport.NewLink("xinchengsim", rw)
+	if !l.HasDeadlines() {
 		return errors.New("xinchengsim: Serve needs a reader with SetReadDeadline (a pty master)")
 	}
 	wd, _ := rw.(interface{ SetWriteDeadline(time.Time) error })
@@ -213,28 +209,15 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	attached := false
 	next := time.Now().Add(s.o.Period)
 	for {
-		if ctx.Err() != nil {
-			return nil
-		}
 		wait := max(time.Until(next), time.Millisecond)
-		if err := rd.SetReadDeadline(time.Now().Add(wait)); err != nil {
-			return fmt.Errorf("xinchengsim: set read deadline: %w", err)
-		}
-		n, err := rw.Read(in[:])
-		switch {
-		case err == nil:
-			attached = true
-		case ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
-			return nil
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			attached = true
-		case errors.Is(err, syscall.EIO): // nobody has the slave open
+		n, st, err := l.Read(ctx, in[:], time.Now().Add(wait))
+		switch st {
+		case simport.Stopped:
+			return err
+		case simport.Detached: // nobody has the slave open
 			attached = false
-			if !sleep(ctx, idleWait) {
-				return nil
-			}
 		default:
-			return fmt.Errorf("xinchengsim: read: %w", err)
+			attached = true
 		}
 		for _, b := range in[:n] {
 			cmd = append(cmd, b)
@@ -250,17 +233,6 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 				next = now.Add(s.o.Period)
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -3,12 +3,12 @@ package xinchengsim
 import (
 	"bytes"
 	"context"
-	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"imagent/drivers"
+	"imagent/drivers/drivertest"
 	"imagent/drivers/dyno/xincheng"
 )
 
@@ -40,37 +40,30 @@ func run(r *Roller, c *fakeClock, d time.Duration) RollerState {
 	return st
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol || math.IsNaN(got) {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
 func TestRollerASM(t *testing.T) {
 	c := newClock()
 	r := NewRoller(RollerOptions{NoiseN: -1})
 	r.Step(c.Now())
 	r.SetDriveSpeed(25)
 	st := run(r, c, 5*time.Second)
-	near(t, "speed, no load", st.SpeedKmh, 25, 0.1)
-	near(t, "force, no load", st.ForceN, 0, 1e-9)
+	drivertest.Near(t, "speed, no load", st.SpeedKmh, 25, 0.1)
+	drivertest.Near(t, "force, no load", st.ForceN, 0, 1e-9)
 	// ASM 5025 for a 1480 kg car: 10 kW at 25 km/h.
 	r.SetControl(drivers.ControlPower, 10)
 	st = run(r, c, 5*time.Second)
-	near(t, "speed under load", st.SpeedKmh, 25, 0.1)
-	near(t, "power", st.PowerKW, 10, 0.05)
-	near(t, "force", st.ForceN, 1440, 10)
-	near(t, "duty", st.DutyPct, 24, 0.5)
+	drivertest.Near(t, "speed under load", st.SpeedKmh, 25, 0.1)
+	drivertest.Near(t, "power", st.PowerKW, 10, 0.05)
+	drivertest.Near(t, "force", st.ForceN, 1440, 10)
+	drivertest.Near(t, "duty", st.DutyPct, 24, 0.5)
 	// Constant force.
 	r.SetControl(drivers.ControlForce, 800)
 	st = run(r, c, 3*time.Second)
-	near(t, "constant force", st.ForceN, 800, 1)
+	drivertest.Near(t, "constant force", st.ForceN, 800, 1)
 	// Constant speed beats the driver: the absorber holds 40 while the driver aims at 45.
 	r.SetControl(drivers.ControlSpeed, 40)
 	r.SetDriveSpeed(45)
 	st = run(r, c, 5*time.Second)
-	near(t, "held speed", st.SpeedKmh, 40, 0.3)
+	drivertest.Near(t, "held speed", st.SpeedKmh, 40, 0.3)
 	if st.ForceN <= 0 {
 		t.Errorf("holding 40 against the driver takes a braking force, got %v", st.ForceN)
 	}
@@ -85,7 +78,7 @@ func TestRollerCoastDownAndLift(t *testing.T) {
 	r.Step(c.Now())
 	r.SetMotor(true)
 	st := run(r, c, 10*time.Second)
-	near(t, "motor spin-up", st.SpeedKmh, 80, 1)
+	drivertest.Near(t, "motor spin-up", st.SpeedKmh, 80, 1)
 	r.SetMotor(false)
 	st = run(r, c, time.Second)
 	if st.SpeedKmh >= 80 || st.SpeedKmh < 70 {
@@ -133,8 +126,8 @@ func TestCommands(t *testing.T) {
 	if err != nil || a.Func != xincheng.ReadAmbient {
 		t.Fatalf("ambient answer % x: %v", out, err)
 	}
-	near(t, "ambient T", float64(a.V[0]), 15, 0.2)
-	near(t, "ambient P", float64(a.V[2]), 95, 0.05)
+	drivertest.Near(t, "ambient T", float64(a.V[0]), 15, 0.2)
+	drivertest.Near(t, "ambient P", float64(a.V[2]), 95, 0.05)
 	send(xincheng.StopControl, 0)
 	send(xincheng.LiftUp, 0)
 	send(xincheng.MotorStart, 0)

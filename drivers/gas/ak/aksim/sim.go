@@ -6,20 +6,18 @@ package aksim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/gas/ak"
 	"imagent/drivers/gas/nanhua/nanhuasim"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode, settable while the simulator runs.
@@ -272,62 +270,9 @@ func (s *Sim) gas(now time.Time, q drivers.Quantity) float64 {
 	return 0
 }
 
-const (
-	pollSlice = 20 * time.Millisecond
-	idleWait  = 20 * time.Millisecond
-)
-
 // Serve answers requests on rw and sends XON when due, until ctx is done (then it returns
 // nil) or rw fails, with the pty-master rules of nanhuasim.Sim.Serve (EIO: nobody has the
 // slave open; wait).
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	buf := make([]byte, 64)
-	write := func(r []byte) error {
-		if len(r) == 0 {
-			return nil
-		}
-		if _, err := rw.Write(r); err != nil && !errors.Is(err, syscall.EIO) && ctx.Err() == nil {
-			return fmt.Errorf("aksim: write: %w", err)
-		}
-		return nil
-	}
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err := write(s.Poll()); err != nil {
-			return err
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("aksim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(buf)
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO):
-				t := time.NewTimer(idleWait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
-				continue
-			default:
-				return fmt.Errorf("aksim: read: %w", err)
-			}
-		}
-		for _, c := range buf[:n] {
-			if err := write(s.Reply(c)); err != nil {
-				return err
-			}
-		}
-	}
+	return simport.Server{Name: "aksim", Input: simport.PerByte(s.Reply), Poll: s.Poll, BufSize: 64, PollSlice: 20 * time.Millisecond}.Serve(ctx, rw)
 }

@@ -8,19 +8,16 @@ package fasmsim
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/gas/fasm"
 	"imagent/drivers/gas/nanhua"
 	"imagent/drivers/gas/nanhua/nanhuasim"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode (the same set as nanhuasim).
@@ -270,62 +267,9 @@ func (s *Sim) data(now time.Time) fasm.Data {
 		RPM: e.RPM, OilTemp: e.OilTempC, Flow: flow, PressureKPa: s.ambient.PressureKPa, TempC: s.ambient.TempC, RHpct: s.ambient.RHpct}
 }
 
-const (
-	pollSlice = 20 * time.Millisecond
-	idleWait  = 20 * time.Millisecond
-)
-
 // Serve answers frames on rw and sends result frames when they are due, until ctx is
 // done (then it returns nil) or rw fails, with the pty-master rules of
 // nanhuasim.Sim.Serve (EIO: nobody has the slave open; wait).
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	buf := make([]byte, 64)
-	write := func(r []byte) error {
-		if len(r) == 0 {
-			return nil
-		}
-		if _, err := rw.Write(r); err != nil && !errors.Is(err, syscall.EIO) && ctx.Err() == nil {
-			return fmt.Errorf("fasmsim: write: %w", err)
-		}
-		return nil
-	}
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err := write(s.Poll()); err != nil {
-			return err
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("fasmsim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(buf)
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO):
-				t := time.NewTimer(idleWait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
-				continue
-			default:
-				return fmt.Errorf("fasmsim: read: %w", err)
-			}
-		}
-		for _, c := range buf[:n] {
-			if err := write(s.Reply(c)); err != nil {
-				return err
-			}
-		}
-	}
+	return simport.Server{Name: "fasmsim", Input: simport.PerByte(s.Reply), Poll: s.Poll, BufSize: 64, PollSlice: 20 * time.Millisecond}.Serve(ctx, rw)
 }

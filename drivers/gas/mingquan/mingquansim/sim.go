@@ -7,19 +7,16 @@ package mingquansim
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/gas/mingquan"
 	"imagent/drivers/gas/nanhua"
 	"imagent/drivers/gas/nanhua/nanhuasim"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode (the same set as nanhuasim).
@@ -380,51 +377,8 @@ func (s *Sim) data0(now time.Time) mingquan.Data {
 		Lambda: nanhuasim.Lambda(e, nanhua.Fuel(s.fuel)), PressureKPa: s.ambient.PressureKPa}
 }
 
-const (
-	pollSlice = 50 * time.Millisecond
-	idleWait  = 20 * time.Millisecond
-)
-
 // Serve answers frames on rw until ctx is done (then it returns nil) or rw fails, with
 // the pty-master rules of nanhuasim.Sim.Serve (EIO: nobody has the slave open; wait).
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	buf := make([]byte, 64)
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("mingquansim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(buf)
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO):
-				t := time.NewTimer(idleWait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
-				continue
-			default:
-				return fmt.Errorf("mingquansim: read: %w", err)
-			}
-		}
-		for _, c := range buf[:n] {
-			if r := s.Reply(c); len(r) > 0 {
-				if _, err := rw.Write(r); err != nil && !errors.Is(err, syscall.EIO) && ctx.Err() == nil {
-					return fmt.Errorf("mingquansim: write: %w", err)
-				}
-			}
-		}
-	}
+	return simport.Server{Name: "mingquansim", Input: simport.PerByte(s.Reply), BufSize: 64}.Serve(ctx, rw)
 }

@@ -8,18 +8,16 @@ package nanhuasim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/gas/nanhua"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode, settable while the simulator runs.
@@ -258,12 +256,6 @@ func (s *Sim) Fuel() nanhua.Fuel {
 	return s.fuel
 }
 
-// pollSlice bounds one blocking Read, so ctx is honoured.
-const pollSlice = 50 * time.Millisecond
-
-// idleWait is how long Serve waits before reading again while nobody has the port open.
-const idleWait = 20 * time.Millisecond
-
 // Serve answers commands on rw until ctx is done (then it returns nil) or rw fails. rw is
 // normally a pty master (simport.Open): EIO there means no process has the slave open,
 // and Serve waits and retries. If rw has SetReadDeadline, ctx is honoured within 50 ms;
@@ -272,58 +264,7 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	if s.err != nil {
 		return s.err
 	}
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	var b [1]byte
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("nanhuasim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(b[:])
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO): // nobody has the slave open
-				if !sleep(ctx, idleWait) {
-					return nil
-				}
-				continue
-			default:
-				return fmt.Errorf("nanhuasim: read: %w", err)
-			}
-		}
-		if n == 0 {
-			continue
-		}
-		reply := s.Reply(b[0])
-		if len(reply) == 0 {
-			continue
-		}
-		if _, err := rw.Write(reply); err != nil {
-			if errors.Is(err, syscall.EIO) || ctx.Err() != nil {
-				continue
-			}
-			return fmt.Errorf("nanhuasim: write: %w", err)
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return simport.Server{Name: "nanhuasim", Input: simport.PerByte(s.Reply), BufSize: 1}.Serve(ctx, rw)
 }
 
 // Reply is the simulator's answer to one byte from the host, after fault injection (nil

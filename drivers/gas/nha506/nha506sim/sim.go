@@ -6,19 +6,16 @@ package nha506sim
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/gas/nanhua"
 	"imagent/drivers/gas/nanhua/nanhuasim"
 	"imagent/drivers/gas/nha506"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode (the same set as nanhuasim).
@@ -147,52 +144,8 @@ func (s *Sim) data(now time.Time) []byte {
 		RPM: e.RPM, OilTemp: e.OilTempC, Lambda: nanhuasim.Lambda(e, nanhua.Gasoline)})
 }
 
-const (
-	pollSlice = 50 * time.Millisecond
-	idleWait  = 20 * time.Millisecond
-)
-
 // Serve answers commands on rw until ctx is done (then it returns nil) or rw fails, with
 // the pty-master rules of nanhuasim.Sim.Serve (EIO: nobody has the slave open; wait).
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	var b [1]byte
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("nha506sim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(b[:])
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO):
-				t := time.NewTimer(idleWait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
-				continue
-			default:
-				return fmt.Errorf("nha506sim: read: %w", err)
-			}
-		}
-		if n == 0 {
-			continue
-		}
-		if r := s.Reply(b[0]); len(r) > 0 {
-			if _, err := rw.Write(r); err != nil && !errors.Is(err, syscall.EIO) && ctx.Err() == nil {
-				return fmt.Errorf("nha506sim: write: %w", err)
-			}
-		}
-	}
+	return simport.Server{Name: "nha506sim", Input: simport.PerByte(s.Reply), BufSize: 1}.Serve(ctx, rw)
 }

@@ -6,16 +6,14 @@ package flb100sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers/opacity/flb100"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode, settable while the simulator runs.
@@ -116,8 +114,6 @@ func (s *Sim) Armed() bool {
 }
 
 const (
-	pollSlice  = 50 * time.Millisecond
-	idleWait   = 20 * time.Millisecond
 	staleInput = 200 * time.Millisecond // an incomplete request older than this is noise
 	maxBuf     = 512
 )
@@ -126,59 +122,27 @@ const (
 // normally a pty master (simport.Open): EIO there means no process has the slave open,
 // and Serve waits and retries. With SetReadDeadline on rw, ctx is honoured within 50 ms.
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
+	l := simport.NewLink("flb100sim", rw)
 	var b [256]byte
 	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("flb100sim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(b[:])
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				s.dropStale()
-				continue
-			case errors.Is(err, syscall.EIO):
-				if !sleep(ctx, idleWait) {
-					return nil
-				}
-				continue
-			default:
-				return fmt.Errorf("flb100sim: read: %w", err)
-			}
+		n, st, err := l.Read(ctx, b[:], time.Time{})
+		switch st {
+		case simport.Stopped:
+			return err
+		case simport.Idle:
+			s.dropStale()
+			continue
+		case simport.Detached:
+			continue
 		}
 		for _, r := range s.Feed(b[:n]) {
-			if r.Delay > 0 && !sleep(ctx, r.Delay) {
+			if r.Delay > 0 && !simport.Sleep(ctx, r.Delay) {
 				return nil
 			}
-			if len(r.Bytes) == 0 {
-				continue
-			}
-			if _, err := rw.Write(r.Bytes); err != nil {
-				if errors.Is(err, syscall.EIO) || ctx.Err() != nil {
-					continue
-				}
-				return fmt.Errorf("flb100sim: write: %w", err)
+			if err := l.Write(ctx, r.Bytes); err != nil {
+				return err
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

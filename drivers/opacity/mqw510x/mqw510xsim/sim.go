@@ -6,18 +6,16 @@ package mqw510xsim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers/opacity/flb100"
 	"imagent/drivers/opacity/flb100/flb100sim"
 	"imagent/drivers/opacity/mqw510x"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode, settable while the simulator runs.
@@ -136,8 +134,6 @@ func (s *Sim) Calibration(cmd byte) uint16 {
 }
 
 const (
-	pollSlice  = 50 * time.Millisecond
-	idleWait   = 20 * time.Millisecond
 	staleInput = 200 * time.Millisecond
 	maxBuf     = 512
 )
@@ -146,50 +142,7 @@ const (
 // normally a pty master: EIO there means no process has the slave open, and Serve waits
 // and retries. With SetReadDeadline on rw, ctx is honoured within 50 ms.
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	var b [256]byte
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("mqw510xsim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(b[:])
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				s.dropStale()
-				continue
-			case errors.Is(err, syscall.EIO):
-				t := time.NewTimer(idleWait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
-				continue
-			default:
-				return fmt.Errorf("mqw510xsim: read: %w", err)
-			}
-		}
-		for _, r := range s.Feed(b[:n]) {
-			if len(r) == 0 {
-				continue
-			}
-			if _, err := rw.Write(r); err != nil {
-				if errors.Is(err, syscall.EIO) || ctx.Err() != nil {
-					continue
-				}
-				return fmt.Errorf("mqw510xsim: write: %w", err)
-			}
-		}
-	}
+	return simport.Server{Name: "mqw510xsim", Input: s.Feed, Idle: s.dropStale}.Serve(ctx, rw)
 }
 
 func (s *Sim) dropStale() {

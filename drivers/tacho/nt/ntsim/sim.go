@@ -7,16 +7,14 @@ package ntsim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
+	"imagent/drivers/simport"
 	"imagent/drivers/tacho/nt"
 )
 
@@ -129,72 +127,28 @@ func (s *Sim) Counters() Counters {
 	return Counters{Requests: s.requests, BadRequests: s.bad}
 }
 
-const (
-	pollSlice = 50 * time.Millisecond
-	idleWait  = 20 * time.Millisecond
-)
-
 // Serve answers requests on rw until ctx is done (then it returns nil) or rw fails. rw is
 // normally a pty master (simport.Open): EIO there means no process has the slave open,
 // and Serve waits and retries. If rw has SetReadDeadline, ctx is honoured within 50 ms.
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	var in [128]byte
 	var buf []byte
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("ntsim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(in[:])
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO):
-				if !sleep(ctx, idleWait) {
-					return nil
-				}
-				continue
-			default:
-				return fmt.Errorf("ntsim: read: %w", err)
-			}
-		}
-		buf = append(buf, in[:n]...)
+	input := func(in []byte) [][]byte {
+		buf = append(buf, in...)
+		var replies [][]byte
 		for {
 			out, rest, ok := s.take(buf)
 			buf = rest
 			if !ok {
 				break
 			}
-			if len(out) == 0 {
-				continue
-			}
-			if _, err := rw.Write(out); err != nil && !errors.Is(err, syscall.EIO) && ctx.Err() == nil {
-				return fmt.Errorf("ntsim: write: %w", err)
-			}
+			replies = append(replies, out)
 		}
 		if len(buf) > nt.MaxLen { // never a frame: forget it
 			buf = buf[:0]
 		}
+		return replies
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return simport.Server{Name: "ntsim", BufSize: 128, Input: input}.Serve(ctx, rw)
 }
 
 // take finds the next complete request in buf and answers it. ok is false when buf holds

@@ -10,11 +10,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
+	"imagent/drivers/simport"
 	"imagent/drivers/tacho/nt/ntsim"
 	"imagent/drivers/tacho/rpm5300"
 )
@@ -102,15 +101,13 @@ func (s *Sim) Sent() (sent, dropped uint64) {
 	return s.sent, s.dropped
 }
 
-const idleWait = 20 * time.Millisecond
-
 // Serve streams frames on rw until ctx is done (then it returns nil) or rw fails, and
 // discards what the host sends. rw is normally a pty master (simport.Open): EIO there
 // means no process has the slave open, and Serve drops frames until one does. rw must
 // support read deadlines for the stream to be paced.
 func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
-	rd, ok := rw.(interface{ SetReadDeadline(time.Time) error })
-	if !ok {
+	l := simport.NewLink("rpm5300sim", rw)
+	if !l.HasDeadlines() {
 		return errors.New("rpm5300sim: Serve needs a reader with SetReadDeadline (a pty master)")
 	}
 	wd, _ := rw.(interface{ SetWriteDeadline(time.Time) error })
@@ -118,25 +115,14 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	attached := false
 	next := time.Now().Add(s.o.Period)
 	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err := rd.SetReadDeadline(time.Now().Add(max(time.Until(next), time.Millisecond))); err != nil {
-			return fmt.Errorf("rpm5300sim: set read deadline: %w", err)
-		}
-		_, err := rw.Read(in[:])
-		switch {
-		case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
-			attached = true
-		case ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
-			return nil
-		case errors.Is(err, syscall.EIO):
+		_, st, err := l.Read(ctx, in[:], time.Now().Add(max(time.Until(next), time.Millisecond)))
+		switch st {
+		case simport.Stopped:
+			return err
+		case simport.Detached:
 			attached = false
-			if !sleep(ctx, idleWait) {
-				return nil
-			}
 		default:
-			return fmt.Errorf("rpm5300sim: read: %w", err)
+			attached = true
 		}
 		if ctx.Err() != nil { // stopped while waiting: send nothing more
 			return nil
@@ -148,17 +134,6 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 				next = now.Add(s.o.Period)
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -5,16 +5,14 @@ package dwspsim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers/internal/modbus"
+	"imagent/drivers/simport"
 	"imagent/drivers/weather/dwsp"
 )
 
@@ -153,12 +151,6 @@ func (s *Sim) Reply(frame []byte) []byte {
 	return out
 }
 
-// pollSlice bounds one blocking Read, so ctx is honoured.
-const pollSlice = 50 * time.Millisecond
-
-// idleWait is how long Serve waits before reading again while nobody has the port open.
-const idleWait = 20 * time.Millisecond
-
 // frameGap: a pause this long ends a request (Modbus RTU's 3.5 characters, generously).
 const frameGap = 10 * time.Millisecond
 
@@ -173,68 +165,25 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	if err := s.o.Layout.Validate(); err != nil {
 		return fmt.Errorf("dwspsim: %w", err)
 	}
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
 	var in []byte
-	buf := make([]byte, 64)
 	last := time.Now()
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("dwspsim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(buf)
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				in = in[:0] // a pause ends any partial request
-				continue
-			case errors.Is(err, syscall.EIO): // nobody has the slave open
-				if !sleep(ctx, idleWait) {
-					return nil
-				}
-				continue
-			default:
-				return fmt.Errorf("dwspsim: read: %w", err)
-			}
-		}
+	input := func(b []byte) [][]byte {
 		if now := time.Now(); now.Sub(last) > frameGap {
 			in = in[:0]
 		}
 		last = time.Now()
-		in = append(in, buf[:n]...)
+		in = append(in, b...)
+		var replies [][]byte
 		for len(in) >= requestLen {
 			if _, err := modbus.DecodeRTURequest(in[:requestLen]); err != nil {
 				in = in[1:]
 				continue
 			}
-			reply := s.Reply(in[:requestLen])
+			replies = append(replies, s.Reply(in[:requestLen]))
 			in = in[requestLen:]
-			if len(reply) == 0 {
-				continue
-			}
-			if _, err := rw.Write(reply); err != nil {
-				if errors.Is(err, syscall.EIO) || ctx.Err() != nil {
-					continue
-				}
-				return fmt.Errorf("dwspsim: write: %w", err)
-			}
 		}
+		return replies
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	idle := func() { in = in[:0] } // a pause ends any partial request
+	return simport.Server{Name: "dwspsim", BufSize: 64, Input: input, Idle: idle}.Serve(ctx, rw)
 }

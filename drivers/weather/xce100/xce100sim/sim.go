@@ -6,15 +6,13 @@ package xce100sim
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
+	"imagent/drivers/simport"
 	"imagent/drivers/weather/xce100"
 )
 
@@ -167,11 +165,9 @@ func (s *Sim) frame() []byte {
 	return xce100.AppendFrame(nil, f)
 }
 
-// pollSlice bounds one blocking Read, so ctx is honoured.
-const pollSlice = 50 * time.Millisecond
-
-// idleWait is how long Serve waits before reading again while nobody has the port open.
-const idleWait = 20 * time.Millisecond
+// writeWait bounds one write, so a reader that does not drain the line cannot block the
+// simulator.
+const writeWait = 200 * time.Millisecond
 
 // calTimeout ends an XCE-101 calibration that never got its value.
 const calTimeout = 5 * time.Second
@@ -184,8 +180,7 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	if s.o.Model != xce100.XCE100 && s.o.Model != xce100.XCE101 {
 		return fmt.Errorf("xce100sim: unknown model %q", s.o.Model)
 	}
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	wdl, _ := rw.(interface{ SetWriteDeadline(time.Time) error })
+	l := simport.NewLink("xce100sim", rw)
 	stream := s.o.Model == xce100.XCE101
 	next := time.Now().Add(s.o.Period)
 	buf := make([]byte, 64)
@@ -199,41 +194,23 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 				next = now.Add(s.o.Period)
 			}
 			if f := s.streamFrame(); len(f) > 0 {
-				if err := s.write(ctx, rw, wdl, append(f, s.o.Separator...)); err != nil {
+				if err := l.WriteWithin(ctx, append(f, s.o.Separator...), writeWait); err != nil {
 					return err
 				}
 			}
 		}
-		if dl != nil {
-			until := time.Now().Add(pollSlice)
-			if stream && next.Before(until) {
-				until = next
-			}
-			if err := dl.SetReadDeadline(until); err != nil {
-				return fmt.Errorf("xce100sim: set read deadline: %w", err)
-			}
+		until := time.Now().Add(simport.PollSlice)
+		if stream && next.Before(until) {
+			until = next
 		}
-		n, err := rw.Read(buf)
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO): // nobody has the slave open
-				if !sleep(ctx, idleWait) {
-					return nil
-				}
-				continue
-			default:
-				return fmt.Errorf("xce100sim: read: %w", err)
-			}
+		n, st, err := l.Read(ctx, buf, until)
+		if st == simport.Stopped {
+			return err
 		}
 		for _, c := range buf[:n] {
-			if reply := s.Input(c); len(reply) > 0 {
-				if err := s.write(ctx, rw, wdl, reply); err != nil {
-					return err
-				}
+			// a full or absent reader loses the reply, as a real line would
+			if err := l.WriteWithin(ctx, s.Input(c), writeWait); err != nil {
+				return err
 			}
 		}
 	}
@@ -250,22 +227,6 @@ func (s *Sim) streamFrame() []byte {
 		s.calibrating, s.cmd = false, nil
 	}
 	return s.frame()
-}
-
-// write sends b; a full or absent reader loses it, as a real line would.
-func (s *Sim) write(ctx context.Context, rw io.Writer, wdl interface{ SetWriteDeadline(time.Time) error }, b []byte) error {
-	if wdl != nil {
-		if err := wdl.SetWriteDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
-			return fmt.Errorf("xce100sim: set write deadline: %w", err)
-		}
-	}
-	if _, err := rw.Write(b); err != nil {
-		if errors.Is(err, syscall.EIO) || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("xce100sim: write: %w", err)
-	}
-	return nil
 }
 
 // Input handles one byte from the host and returns the reply (nil for none). Serve calls
@@ -320,15 +281,4 @@ func (s *Sim) Input(c byte) []byte {
 	}
 	s.offset = off
 	return []byte(xce100.CalOK)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -4,42 +4,13 @@ import (
 	"errors"
 	"math"
 	"testing"
-	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/weather/xce100"
 )
 
-func TestWeatherDrifts(t *testing.T) {
-	w := NewWeather(DefaultConditions, 1)
-	t0 := time.Unix(1700000000, 0)
-	first := w.At(t0)
-	moved := false
-	for i := range 2000 {
-		c := w.At(t0.Add(time.Duration(i) * time.Second))
-		if c != first {
-			moved = true
-		}
-		if math.Abs(c.TempC-DefaultConditions.TempC) > 0.8 || math.Abs(c.RHpct-DefaultConditions.RHpct) > 2.5 ||
-			math.Abs(c.PressureKPa-DefaultConditions.PressureKPa) > 0.12 {
-			t.Fatalf("at %d s the weather is %+v, too far from %+v", i, c, DefaultConditions)
-		}
-	}
-	if !moved {
-		t.Error("the weather never moved")
-	}
-	f := Fixed(Conditions{1, 2, 3})
-	if c := f.At(t0.Add(time.Hour)); c != (Conditions{1, 2, 3}) {
-		t.Errorf("Fixed moved: %+v", c)
-	}
-	f.Set(Conditions{4, 5, 6})
-	if c := f.At(t0); c != (Conditions{4, 5, 6}) {
-		t.Errorf("Set: %+v", c)
-	}
-}
-
 func TestFaultFrames(t *testing.T) {
-	s := New(Options{Weather: Fixed(Conditions{20, 50, 100})})
+	s := New(Options{Weather: Fixed(Conditions{TempC: 20, RHpct: 50, PressureKPa: 100})})
 	if got := string(s.Input('W')); got != "T20.0H50.0P100.0E" {
 		t.Errorf("W → %q", got)
 	}
@@ -69,7 +40,7 @@ func TestFaultFrames(t *testing.T) {
 }
 
 func TestCalibrationInput(t *testing.T) {
-	s := New(Options{Model: xce100.XCE101, Weather: Fixed(Conditions{20, 50, 100})})
+	s := New(Options{Model: xce100.XCE101, Weather: Fixed(Conditions{TempC: 20, RHpct: 50, PressureKPa: 100})})
 	feed := func(in string) string {
 		var out []byte
 		for _, c := range []byte(in) {
