@@ -36,7 +36,7 @@ func Formulas() map[string]FormulaInfo {
 		"vmas_dilution":       {"vmas_dilution", "[C-code] luckyzjian/VMAS sds VMAS form (O2 tracer: (O2amb − O2dil)/(O2amb − O2raw)); [I] general VMAS practice, domain.md §2.3", false},
 		"vmas_mass":           {"vmas_mass", "[C-code] luckyzjian/VMAS (ideal-gas densities at 0 °C, 101.325 kPa; mass = exhaust flow × concentration × density × DF, NO also × kH); [I] not confirmed in GB 18285-2018, domain.md §2.3", false},
 		"vmas_per_km":         {"vmas_per_km", "[I] sum of per-second masses over the cycle divided by the distance the rollers turned, domain.md §2.3", false},
-		"lugdown_wheel_power": {"lugdown_wheel_power", "[I] wheel power = force × speed of the rollers plus the dyno's parasitic loss, corrected with αd", false},
+		"lugdown_wheel_power": {"lugdown_wheel_power", "[I] wheel power = the absorber's power (force × speed) plus the dyno's parasitic loss plus the power the rollers' inertia gives up while slowing (I·a·v), corrected with αd", false},
 	}
 }
 
