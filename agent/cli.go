@@ -19,7 +19,8 @@ usage: imagent <command> [flags]
 
 commands:
   run        run the agent on a station (--config FILE)
-  demo       simulated lane, in-process broker and reference platform; runs a test and prints the stored record
+  demo       simulated lane, in-process broker and reference platform; runs a test and prints the stored record (-method tsi|asm|vmas|free_accel|lugdown)
+  test       run one test: imagent test run --method asm --vehicle vehicle.toml [--config FILE] [--repair FILE]
   sim        expose a device simulator on a pseudo-terminal (imagent sim nanhua)
   ports      list serial ports with USB VID/PID/serial and their /dev/serial/by-id paths
   probe      find out which known instrument answers on a port (imagent probe PORT)
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRun(ctx, rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
+	case "test":
+		return cmdTest(ctx, rest, stdout, stderr)
 	case "sim":
 		return cmdSim(ctx, rest, stdout, stderr)
 	case "ports":

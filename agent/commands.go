@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"imagent/agent/contract"
@@ -27,7 +28,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{configPath: *path})
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{configPath: *path, configDir: filepath.Dir(*path)})
 	if err != nil {
 		return err
 	}

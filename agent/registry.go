@@ -9,6 +9,7 @@ import (
 
 	"go.bug.st/serial"
 
+	"imagent/agent/promptsink/ledboard"
 	"imagent/agent/station"
 	"imagent/config"
 	"imagent/drivers"
@@ -187,6 +188,14 @@ func protocols() []protocol {
 			sim: func(s simSpec) serveFunc {
 				return rpm5300sim.New(rpm5300sim.Options{Clock: s.Clock, Seed: s.Seed}).Serve
 			}},
+		{name: "display/ledtext", role: "display", mode: mode(9600, 8, serial.NoParity),
+			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) {
+				if err := noOptions(d); err != nil {
+					return nil, err
+				}
+				return ledboard.New(rw), nil
+			},
+			sim: func(simSpec) serveFunc { return new(ledboard.Sim).Serve }},
 		{name: "weather/xce100", role: "weather", mode: mode(9600, 8, serial.NoParity),
 			newDev: func(rw io.ReadWriter, d config.Device) (drivers.Device, error) { return newXCE(rw, d, xce100.XCE100) },
 			sim: func(s simSpec) serveFunc {

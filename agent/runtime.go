@@ -14,7 +14,9 @@ import (
 	"imagent/agent/contract"
 	"imagent/agent/lane"
 	"imagent/agent/procedure"
+	"imagent/agent/promptsink"
 	"imagent/agent/record"
+	"imagent/agent/selfcheck"
 	"imagent/agent/station"
 	"imagent/agent/uplink"
 	"imagent/buffer"
@@ -29,7 +31,9 @@ type runtime struct {
 	maker   *record.Maker
 	uplink  *uplink.Uplink
 	devices []*station.Device
-	lane    *lane.Lane // nil when the lane has no analyzer
+	lane    *lane.Lane // nil when the lane has no analyzer and no opacimeter
+	gate    *selfcheck.Gate
+	boards  []*promptsink.Board
 	bootID  string
 	cons    *consoleParts // the technicians' console (runtime_console.go)
 }
@@ -39,6 +43,8 @@ type runtimeOpts struct {
 	clock     procedure.Clock        // default: the wall clock
 	simulated bool                   // every test record is flagged simulated
 	prompt    func(procedure.Prompt) // also receives every prompt (a simulated driver)
+	configDir string                 // where the configuration file is (region overrides are looked up beside it)
+	devices   []*station.Device      // instruments built elsewhere (a simulated lane), instead of cfg.Devices
 
 	configPath   string // the configuration file, for the console's editor ("" hides it)
 	noConsoleTCP bool   // serve the console on the Unix socket only (demo, soak)
@@ -57,7 +63,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro ru
 	for _, q := range ob.Quarantined() {
 		log.Error("outbox was corrupt: moved aside, a new one was opened", "file", q)
 	}
-	rt := &runtime{cfg: cfg, log: log, outbox: ob, bootID: record.BootID()}
+	rt := &runtime{cfg: cfg, log: log, outbox: ob, bootID: record.BootID(), devices: ro.devices}
 	for _, d := range cfg.Devices {
 		open, err := serialOpener(d)
 		if err != nil {
@@ -101,28 +107,6 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro ru
 	return rt, nil
 }
 
-// newLane builds the lane's test runner around its analyzer, if it has one.
-func (rt *runtime) newLane(ro runtimeOpts) error {
-	analyzer, err := rt.device("analyzer")
-	if err != nil {
-		return nil // a lane without an analyzer runs no gasoline tests
-	}
-	params := config.DefaultParams()
-	if ro.clock == nil {
-		ro.clock = procedure.RealClock{}
-	}
-	rt.lane = lane.New(lane.Options{
-		Env: procedure.Env{Clock: ro.clock, Analyzer: analyzer, Params: params,
-			Stage: rt.cfg.Methods.Stage, Log: rt.log.With("part", "procedure")},
-		Runners:   map[string]lane.Runner{contract.MethodTSI: lane.TSI},
-		Commit:    rt.maker.Commit,
-		Simulated: ro.simulated,
-		Prompt:    ro.prompt,
-		Log:       rt.log.With("part", "lane"),
-	})
-	return nil
-}
-
 // run starts every supervisor and the uplink, and returns when ctx is done and all of
 // them have stopped.
 func (rt *runtime) run(ctx context.Context) error {
@@ -132,6 +116,9 @@ func (rt *runtime) run(ctx context.Context) error {
 	wg.Go(func() { rt.runConsole(ctx, stop) })
 	for _, d := range rt.devices {
 		wg.Go(func() { _ = d.Run(ctx) })
+	}
+	for _, b := range rt.boards {
+		wg.Go(func() { _ = b.Run(ctx) })
 	}
 	var upErr error
 	wg.Go(func() { upErr = rt.uplink.Run(ctx) })

@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"imagent/agent/console"
+	"imagent/agent/contract"
 	"imagent/agent/record"
+	"imagent/agent/selfcheck"
+	"imagent/agent/station"
 	"imagent/buffer"
 	"imagent/config"
 )
@@ -45,7 +48,7 @@ func (rt *runtime) newConsole(ctx context.Context, ro runtimeOpts) error {
 		Station:                      rt.cfg.Station.ID, LaneName: rt.cfg.Station.Lane, Version: version, BootID: rt.bootID,
 		Devices: rt.devices, Uplink: rt.uplink, Broker: rt.cfg.MQTT.Broker, Outbox: rt.outbox, Records: recs,
 		Commit:     rt.maker.Commit,
-		Checkers:   []console.Checker{&console.LeakCheck{Commit: rt.maker.Commit, Simulated: ro.simulated}},
+		Checkers:   rt.consoleCheckers(ro),
 		Prober:     serialProber{timeout: 1500 * time.Millisecond},
 		Clock:      record.ClockQuality,
 		ConfigPath: ro.configPath, Protocols: protocolNames(), CheckConfig: checkRuntimeConfig,
@@ -167,4 +170,46 @@ func (serialProber) Ports() []string {
 		out = append(out, m...)
 	}
 	return out
+}
+
+// consoleCheckers are the self-checks the console can start without further input. With a
+// lane they run through it (one job at a time, and a pass unlocks the lane through the
+// self-check gate); without one the leak check runs on its own.
+func (rt *runtime) consoleCheckers(ro runtimeOpts) []console.Checker {
+	if rt.lane == nil {
+		return []console.Checker{&console.LeakCheck{Commit: rt.maker.Commit, Simulated: ro.simulated}}
+	}
+	return []console.Checker{
+		laneChecker{rt: rt, id: contract.CheckAnalyzerLeak, role: "analyzer"},
+		laneChecker{rt: rt, id: contract.CheckDynoCoastDown, role: "dyno"},
+		laneChecker{rt: rt, id: contract.CheckDynoParasitic, role: "dyno"},
+	}
+}
+
+// laneChecker runs one self-check through the lane.
+type laneChecker struct {
+	rt       *runtime
+	id, role string
+}
+
+func (c laneChecker) ID() string                  { return c.id }
+func (c laneChecker) Applies(s station.Spec) bool { return s.Role == c.role }
+func (c laneChecker) String() string              { return c.id }
+func (c laneChecker) Run(ctx context.Context, dev *station.Device, by string) (console.CheckResult, error) {
+	res := console.CheckResult{Check: c.id, Device: dev.Spec().Name, Started: time.Now()}
+	if _, err := c.rt.lane.StartCheck(ctx, selfcheck.Request{Check: c.id, Operator: by}); err != nil {
+		return res, err
+	}
+	p, err := c.rt.lane.Wait(ctx)
+	res.Ended = time.Now()
+	if err != nil {
+		return res, err
+	}
+	if p.Err != "" {
+		return res, errors.New(p.Err)
+	}
+	res.Pass = p.Verdict == contract.VerdictPass
+	res.Detail = p.AbortReason
+	res.RecordID, res.RecordSeq = p.RecordID, p.RecordSeq
+	return res, nil
 }

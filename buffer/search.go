@@ -65,7 +65,7 @@ const (
 	pathVerdict   = "$.body.verdict"
 	pathCheck     = "$.body.check"
 	pathDevice    = "$.body.device.name"
-	pathPass      = "$.body.pass"
+	pathResult    = "$.body.result" // check records: pass | fail | abort
 	pathSimulated = "$.simulated"
 )
 
@@ -84,7 +84,7 @@ const summaryColumns = `seq, id, kind, state, coalesce(epoch, 0), coalesce(attem
 	json_extract(` + jsonText + `, '` + pathVerdict + `'),
 	json_extract(` + jsonText + `, '` + pathCheck + `'),
 	json_extract(` + jsonText + `, '` + pathDevice + `'),
-	json_extract(` + jsonText + `, '` + pathPass + `')`
+	json_extract(` + jsonText + `, '` + pathResult + `')`
 
 // Search returns the newest records matching q, newest first, and the BeforeSeq of the next
 // (older) page, or 0 when there is none.
@@ -180,10 +180,10 @@ func scanSummary(s scanner) (Summary, error) {
 	var m Summary
 	var kind, state string
 	var created, acked int64
-	var sim, pass sql.NullInt64
-	var plate, vin, insp, method, verdict, check, device sql.NullString
+	var sim sql.NullInt64
+	var plate, vin, insp, method, verdict, check, device, result sql.NullString
 	if err := s.Scan(&m.Seq, &m.ID, &kind, &state, &m.Epoch, &m.Attempts, &created, &acked, &m.Reason, &m.Bytes,
-		&sim, &plate, &vin, &insp, &method, &verdict, &check, &device, &pass); err != nil {
+		&sim, &plate, &vin, &insp, &method, &verdict, &check, &device, &result); err != nil {
 		return Summary{}, err
 	}
 	m.Kind, m.State, m.Created = Kind(kind), State(state), time.UnixMilli(created)
@@ -193,8 +193,8 @@ func scanSummary(s scanner) (Summary, error) {
 	m.Simulated = sim.Valid && sim.Int64 != 0
 	m.Plate, m.VIN, m.InspectionID = plate.String, vin.String, insp.String
 	m.Method, m.Verdict, m.Check, m.Device = method.String, verdict.String, check.String, device.String
-	if pass.Valid {
-		p := pass.Int64 != 0
+	if result.Valid {
+		p := result.String == "pass"
 		m.Pass = &p
 	}
 	return m, nil

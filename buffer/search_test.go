@@ -29,8 +29,8 @@ type testBody struct {
 	Device       *struct {
 		Name string `json:"name"`
 	} `json:"device,omitempty"`
-	Pass *bool       `json:"pass,omitempty"`
-	Rows [][]float64 `json:"rows,omitempty"`
+	Result string      `json:"result,omitempty"` // check records: pass | fail | abort
+	Rows   [][]float64 `json:"rows,omitempty"`
 }
 
 type testVehicle struct {
@@ -76,8 +76,7 @@ func TestSearch(t *testing.T) {
 	for i := 1; i <= 30; i++ {
 		appendBody(t, o, KindTest, testRecord(i, 5))
 	}
-	pass := true
-	chk := appendBody(t, o, KindCheck, testBody{Check: "analyzer_leak", Pass: &pass,
+	chk := appendBody(t, o, KindCheck, testBody{Check: "analyzer_leak", Result: "pass",
 		Device: &struct {
 			Name string `json:"name"`
 		}{"analyzer"}})

@@ -96,7 +96,7 @@ type Console struct {
 
 // Roles returns the device roles a configuration may use.
 func Roles() []string {
-	return []string{"analyzer", "opacimeter", "dyno", "tachometer", "weather", "flowmeter"}
+	return []string{"analyzer", "opacimeter", "dyno", "tachometer", "weather", "flowmeter", "display"}
 }
 
 // Bauds returns the baud rates a device may be configured with (0 means the

@@ -93,8 +93,17 @@ func (c *LeakCheck) Run(ctx context.Context, dev *station.Device, by string) (Ch
 		res.Detail = "the analyzer found a leak in the sample path"
 	}
 	body := contract.CheckBody{Check: res.Check, Device: contract.DeviceRef{Name: sp.Name, Protocol: sp.Protocol,
-		Model: sp.Model, Port: sp.Port}, Started: res.Started.UTC(), Ended: res.Ended.UTC(), Pass: res.Pass,
-		Detail: res.Detail, By: by}
+		Model: sp.Model, Port: sp.Port}, Started: res.Started.UTC(), Ended: res.Ended.UTC(), Operator: by,
+		Result: contract.VerdictFail}
+	switch {
+	case err != nil:
+		body.Result, body.AbortReason, body.AbortDetail = contract.VerdictAbort, "device_command_failed", res.Detail
+	default:
+		body.Items = []contract.CheckItem{{Name: "leak_tight", Nominal: 1, Measured: b2f(tight), Pass: tight}}
+		if tight {
+			body.Result = contract.VerdictPass
+		}
+	}
 	// The record is committed even if the caller has gone: the check happened.
 	m, cerr := c.Commit(context.WithoutCancel(ctx), contract.KindCheck, body, c.Simulated)
 	if cerr != nil {
@@ -196,4 +205,11 @@ func (s *Server) device(name string) *station.Device {
 		}
 	}
 	return nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -169,7 +169,7 @@ func TestLeakCheck(t *testing.T) {
 				t.Fatalf("stored check: %s", m.Payload)
 			}
 			if m.Kind != buffer.KindCheck || body.Check != contract.CheckAnalyzerLeak || body.Device.Name != "analyzer" ||
-				body.Pass == leak || body.By != "console" || body.Ended.Before(body.Started) {
+				(body.Result == contract.VerdictPass) == leak || body.Operator != "console" || body.Ended.Before(body.Started) {
 				t.Fatalf("check record: kind %s body %+v", m.Kind, body)
 			}
 			st, err = r.srv.todayChecks(context.Background())

@@ -841,16 +841,23 @@ func viewRecord(h *hw, v recordView) {
 		h.raw(`<section class="card"><h2>`)
 		h.or("check."+c.Check, c.Check)
 		h.raw(` · `)
-		passText(h, c.Pass, "verdict")
+		passText(h, c.Result == contract.VerdictPass, "verdict")
 		h.raw(`</h2><dl class="kv">`)
 		h.kv(l.T("common.device"), fmt.Sprintf("%s (%s %s)", c.Device.Name, c.Device.Protocol, c.Device.Model))
 		h.kv(l.T("record.started"), clock(c.Started))
 		h.kv(l.T("record.ended"), clock(c.Ended))
-		if c.Detail != "" {
-			h.kv(l.T("common.details"), c.Detail)
+		if d := strings.TrimSpace(c.AbortReason + " " + c.AbortDetail); d != "" {
+			h.kv(l.T("common.details"), d)
 		}
-		for _, q := range sortedQuantities(c.Values) {
-			h.kv(l.Or("q."+q, q), fmtValue(c.Values[q]))
+		for _, it := range c.Items {
+			v := fmt.Sprintf("%s (%s %s)", fmtValue(it.Measured), l.Or("q.nominal", "nominal"), fmtValue(it.Nominal))
+			if it.ErrorUnit != "" {
+				v += fmt.Sprintf(", %+.3g %s", it.Error, it.ErrorUnit)
+			}
+			if !it.Pass {
+				v += " ✗"
+			}
+			h.kv(l.Or("q."+it.Name, it.Name), v)
 		}
 		h.raw(`</dl></section>`)
 	}

@@ -26,6 +26,17 @@ type Dilution struct {
 	blower  bool
 	exhaust bool
 	t0      time.Time
+	source  func(now time.Time) (exhaustLps, o2Pct float64)
+}
+
+// SetSource makes a connected vehicle's exhaust come from src (nil: the fixed ExhaustO2
+// again): its raw exhaust flow at standard conditions (L/s) and its O2 (%). The diluted O2
+// is then the mix of that exhaust with ambient air in the blower's flow, as a whole-lane
+// vehicle model (agent/simvehicle) needs for a VMAS cycle.
+func (d *Dilution) SetSource(src func(now time.Time) (exhaustLps, o2Pct float64)) {
+	d.mu.Lock()
+	d.source = src
+	d.mu.Unlock()
 }
 
 // Sample is the tunnel's state at one instant.
@@ -102,6 +113,11 @@ func (d *Dilution) Sample(now time.Time) Sample {
 	if d.exhaust && d.blower {
 		s.O2Pct = d.o.ExhaustO2
 		s.TempC += 8
+		if d.source != nil && s.FlowLps > 0 {
+			lps, o2 := d.source(now)
+			share := min(max(lps/s.FlowLps, 0), 1)
+			s.O2Pct = d.o.AmbientO2 - share*(d.o.AmbientO2-o2)
+		}
 	}
 	return s
 }

@@ -34,10 +34,11 @@ const (
 // then runs one free acceleration whose smoke (k) rises to a peak and decays. Simulators
 // of every opacimeter (flb100sim, nhtsim, mqw510xsim) sample it.
 type Engine struct {
-	mu    sync.Mutex
-	o     EngineOptions
-	rng   *rand.Rand
-	blips []blip
+	mu     sync.Mutex
+	o      EngineOptions
+	rng    *rand.Rand
+	blips  []blip
+	source func(now time.Time) Sample
 }
 
 type blip struct {
@@ -51,6 +52,9 @@ type Sample struct {
 	K        float64 // light absorption coefficient of the smoke, m⁻¹
 	OilC     float64 // oil temperature, °C
 	GasTempC float64 // smoke temperature in the measuring cell, °C
+	// Set only by a Source: the exhaust's NOx (ppm) and CO2 (%), for instruments that
+	// measure them (mqw510xsim); 0 lets such a simulator derive them from the speed.
+	NOxPPM, CO2Pct float64
 }
 
 // NewEngine returns an idling engine.
@@ -93,8 +97,25 @@ func (e *Engine) Accelerate(now time.Time) (peak float64, ok bool) {
 	return peak, true
 }
 
+// SetSource makes Sample return what src says (nil: the engine's own model again): a
+// whole-lane vehicle model (agent/simvehicle) feeds every opacimeter simulator this way,
+// under load as well as in free accelerations. Accelerate, Peaks and Max keep using the
+// engine's own accelerations, so the source should call Accelerate when its pedal goes
+// down.
+func (e *Engine) SetSource(src func(now time.Time) Sample) {
+	e.mu.Lock()
+	e.source = src
+	e.mu.Unlock()
+}
+
 // Sample returns the engine's state at now.
 func (e *Engine) Sample(now time.Time) Sample {
+	e.mu.Lock()
+	src := e.source
+	e.mu.Unlock()
+	if src != nil {
+		return src(now)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := Sample{RPM: e.o.IdleRPM, K: e.o.IdleK, OilC: e.o.OilC, GasTempC: 60}

@@ -313,6 +313,9 @@ func (s *Sim) answer(cmd byte, data []byte, now time.Time) []byte {
 // gas is the NOx (ppm) and CO2 (%) of the exhaust at engine sample e: both rise with
 // speed, as under the lug-down load.
 func (s *Sim) gas(e flb100sim.Sample) (nox, co2 float64) {
+	if e.NOxPPM > 0 { // the engine's source says (a whole-lane vehicle model)
+		return e.NOxPPM, e.CO2Pct
+	}
 	load := (e.RPM - s.o.Engine.IdleRPM()) / 1850
 	load = min(max(load, 0), 1)
 	return 300 + 900*load + 10*s.rng.Float64(), 2 + 6*load

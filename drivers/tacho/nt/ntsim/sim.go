@@ -280,6 +280,15 @@ type Engine struct {
 	rpm    float64
 	oil    float64
 	oilEnd float64
+	source func(now time.Time) EngineState
+}
+
+// SetSource makes Sample return what src says (nil: the engine's own model again): a
+// whole-lane vehicle model (agent/simvehicle) feeds the meter this way.
+func (e *Engine) SetSource(src func(now time.Time) EngineState) {
+	e.mu.Lock()
+	e.source = src
+	e.mu.Unlock()
 }
 
 // IdleRPM is the speed a new Engine idles at.
@@ -313,6 +322,12 @@ type EngineState struct{ RPM, OilTempC float64 }
 
 // Sample advances the engine to now and returns what the meter sees.
 func (e *Engine) Sample(now time.Time) EngineState {
+	e.mu.Lock()
+	src := e.source
+	e.mu.Unlock()
+	if src != nil {
+		return src(now)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if dt := now.Sub(e.last).Seconds(); dt > 0 {
