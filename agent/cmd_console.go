@@ -111,7 +111,7 @@ func cmdConsoleDemo(ctx context.Context, args []string, stdout, stderr io.Writer
 	listen := fs.String("listen", "127.0.0.1:8080", "console address")
 	speed := fs.Float64("speed", 5, "run test procedures this many times faster than real time")
 	dirty := fs.Bool("dirty", false, "the simulated vehicle fails")
-	only := fs.Bool("analyzer-only", false, "simulate the analyzer only (default: also an opacimeter, a dyno, a tachometer and a weather station)")
+	only := fs.Bool("analyzer-only", false, "simulate the analyzer only (default: also an opacimeter, a dyno and a weather station)")
 	level := fs.String("log", "warn", "log level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -142,15 +142,16 @@ func cmdConsoleDemo(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // simLaneOpts configure a simulated lane (console demo and the console's browser tests).
 type simLaneOpts struct {
-	dir           string // working directory (configuration, outbox, platform database)
-	listen        string // console address
-	speed         float64
-	dirty         bool
-	leak          bool   // the simulated analyzer finds a leak
-	passwordHash  string // console.password_hash; "" allows loopback without password
-	allowLoopback bool
-	station       bool // also an opacimeter, a dyno, a tachometer and a weather station
-	log           *slog.Logger
+	dir               string // working directory (configuration, outbox, platform database)
+	listen            string // console address
+	speed             float64
+	dirty             bool
+	leak              bool   // the simulated analyzer finds a leak
+	passwordHash      string // console.password_hash; "" allows loopback without password
+	allowLoopback     bool
+	station           bool // also an opacimeter, a dyno and a weather station
+	selfCheckRequired bool // lock the lane until today's self-checks passed (HJ 1237-2021)
+	log               *slog.Logger
 }
 
 // simLane is a whole lane in one process: an in-process broker, the reference platform,
@@ -220,6 +221,9 @@ func startSimLane(ctx context.Context, o simLaneOpts) (l *simLane, err error) {
 		}
 		text = strings.Replace(text, r[0], r[1], 1)
 	}
+	// The console cannot yet run the checks that need reference values (gas bottles,
+	// filters, a reference weather instrument), so its simulated lane is not locked by them.
+	text = strings.Replace(text, "self_check_required = true", fmt.Sprintf("self_check_required = %v", o.selfCheckRequired), 1)
 	text = strings.Replace(text, "allow_loopback_without_password = true", fmt.Sprintf("allow_loopback_without_password = %v", o.allowLoopback || o.passwordHash == ""), 1)
 	if o.passwordHash != "" {
 		text += "password_hash = " + strconv.Quote(o.passwordHash) + "\n"
@@ -239,11 +243,13 @@ func startSimLane(ctx context.Context, o simLaneOpts) (l *simLane, err error) {
 	return l, <-first
 }
 
-// stationSims are the rest of a lane's instruments, each on its protocol's simulator.
+// stationSims are the rest of a lane's instruments, each on its protocol's simulator. No
+// tachometer: its simulator's engine is not the analyzer's simulated car, and the procedures
+// prefer a tachometer's rpm and oil temperature over the analyzer's (the methods' simulated
+// lane, agent/simlane, ties every instrument to one vehicle).
 var stationSims = []struct{ name, role, protocol, model string }{
 	{"opacimeter", "opacimeter", "opacity/mqw510x", "MQW-5101"},
 	{"dyno", "dyno", "dyno/xincheng", ""},
-	{"tachometer", "tachometer", "tacho/nt", "FMP-1"},
 	{"weather", "weather", "weather/xce100", ""},
 }
 
@@ -303,7 +309,10 @@ func (l *simLane) loop(ctx context.Context, first chan<- error) {
 
 // driver is the simulated driver following the prompts.
 func (l *simLane) driver(p procedure.Prompt) {
-	if p.Probe {
+	switch {
+	case p.Action == procedure.ActionRemoveProbe:
+		l.car.SetProbe(false)
+	case p.Probe || p.Action == procedure.ActionInsertProbe:
 		l.car.SetProbe(true)
 	}
 	switch {

@@ -115,12 +115,22 @@ func New(o Options) *Lane {
 
 // Methods lists the methods this lane can run.
 func (l *Lane) Methods() []string {
+	// The order a lane's menu shows them in: the gasoline methods, then the diesel ones.
+	order := []string{contract.MethodTSI, contract.MethodASM, contract.MethodVMAS, contract.MethodFreeAccel, contract.MethodLugDown}
 	var m []string
-	for k := range l.o.Runners {
-		m = append(m, k)
+	for _, k := range order {
+		if _, ok := l.o.Runners[k]; ok {
+			m = append(m, k)
+		}
 	}
-	slices.Sort(m)
-	return m
+	var rest []string
+	for k := range l.o.Runners {
+		if !slices.Contains(order, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	return append(m, rest...)
 }
 
 // Progress returns the running or last test's progress.

@@ -121,8 +121,8 @@ func TestASMTimerRestart(t *testing.T) {
 		switch {
 		case p.Phase != "5025":
 			return false
-		case p.Remaining == 80 && slow == 0: // t = 10 s: slow down for five seconds
-			l.Vehicle.Drive(20, 0)
+		case p.Remaining == 80 && slow == 0: // t = 10 s: drop out of the window for a few seconds
+			l.Vehicle.Drive(22, 0)
 			slow = 1
 			return true
 		case slow > 0 && slow < 5:
