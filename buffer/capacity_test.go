@@ -62,7 +62,7 @@ func TestQuotaEvictionOrder(t *testing.T) {
 	defer o.Close()
 
 	// Regulated records to about 40 % of the quota, every other one acked.
-	var regulated, acked []Msg
+	var regulated []Msg
 	for i := 0; ; i++ {
 		m, err := o.Append(ctx, KindTest, builder("t", 2000))
 		if err != nil {
@@ -72,7 +72,6 @@ func TestQuotaEvictionOrder(t *testing.T) {
 			if _, err := o.Ack(ctx, m.ID); err != nil {
 				t.Fatal(err)
 			}
-			acked = append(acked, m)
 		} else {
 			regulated = append(regulated, m)
 		}
