@@ -126,6 +126,11 @@ func (o *Outbox) init(ctx context.Context, salvagedSeq int64) error {
 			}
 		}
 	}
+	seq, _, err := readChain(ctx, o.db)
+	if err != nil {
+		return fail("read seq", err)
+	}
+	o.openedSeq = seq
 	// Nothing is in flight before the first connection.
 	if _, err := o.exec(ctx, `UPDATE records SET state = ? WHERE state = ?`, string(Pending), string(Sent)); err != nil {
 		return fail("requeue sent", err)

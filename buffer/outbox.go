@@ -197,8 +197,23 @@ type Outbox struct {
 	pageSize    int64 // bytes
 	readOnly    bool  // opened by Inspect
 
+	openedSeq int64 // the last seq assigned before this Open
+
 	mu  sync.Mutex // guards led
 	led ledger
+}
+
+// OpenedSeq is the last seq that had been assigned when Open returned: records up to it
+// were made by an earlier run of the agent, which may have published them.
+func (o *Outbox) OpenedSeq() int64 { return o.openedSeq }
+
+// LastSeq returns the last seq assigned (the persisted counter).
+func (o *Outbox) LastSeq(ctx context.Context) (int64, error) {
+	seq, _, err := readChain(ctx, o.db)
+	if err != nil {
+		return 0, fail("last seq", err)
+	}
+	return seq, nil
 }
 
 // Quarantined lists the files that Open found corrupt and moved aside (PATH.corrupt-<unix-nanos>,

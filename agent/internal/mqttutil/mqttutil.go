@@ -12,10 +12,12 @@ package mqttutil
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -90,6 +92,43 @@ func IsRefused(err error) bool {
 		errors.Is(err, packets.ErrorRefusedNotAuthorised) ||
 		errors.Is(err, packets.ErrorRefusedIDRejected) ||
 		errors.Is(err, packets.ErrorRefusedBadProtocolVersion)
+}
+
+// Error classes of a failed connection (Classify).
+const (
+	ClassNetwork = "network" // the broker could not be reached or the link broke: retry with backoff
+	ClassAuth    = "auth"    // the broker refused our credentials, or TLS refused a certificate: back off hard
+	ClassRefused = "refused" // the broker refused the client id or protocol version: back off hard
+)
+
+// Classify tells apart failures that retrying soon can fix (network) from those it cannot:
+// CONNACK refusals for bad credentials or missing authorisation, and TLS certificate
+// failures on either side (our certificate refused by the broker, or the broker's not
+// trusted by us; an unsynchronised clock shows up here as "not yet valid").
+func Classify(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		return ClassAuth
+	case errors.Is(err, packets.ErrorRefusedIDRejected), errors.Is(err, packets.ErrorRefusedBadProtocolVersion):
+		return ClassRefused
+	}
+	var alert tls.AlertError
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &alert) || errors.As(err, &unknownCA) || errors.As(err, &invalid) ||
+		errors.As(err, &host) || errors.As(err, &verify) {
+		return ClassAuth
+	}
+	// A remote alert sent after the handshake (TLS 1.3 checks the client certificate
+	// late) can reach us only as text.
+	if msg := err.Error(); strings.Contains(msg, "remote error: tls:") {
+		return ClassAuth
+	}
+	return ClassNetwork
 }
 
 // Backoff yields reconnect delays: the n-th delay (from 0) is uniform in
