@@ -130,8 +130,8 @@ func goldens(t *testing.T) []golden {
 			Agent:    AgentInfo{Version: "0.3.0", BootID: "c0a4b3f2-1e5d-4a6b-8c7d-9e0f1a2b3c4d"},
 			Time:     Time{Wall: time.Date(2025, 6, 3, 9, 2, 11, 480e6, cst), MonoMS: 731480, Clock: ClockNTP},
 			PrevHash: "0c7d1e5f9a3b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d",
-			Body: []byte(`{"event":"clock_sync","detail":"the clock synchronised; 6 records made while it was unsynced were re-sealed with wall_corrected",` +
-				`"attrs":{"boot_id":"c0a4b3f2-1e5d-4a6b-8c7d-9e0f1a2b3c4d","mono_ms":"731480","resealed":"6","wall":"2025-06-03T01:02:11.48Z","wall_before":"1970-01-01T00:12:11.48Z"}}`),
+			Body: []byte(`{"event":"clock_sync","detail":"the clock is synchronised (ntp); records of this boot made before are corrected by this event",` +
+				`"attrs":{"boot_id":"c0a4b3f2-1e5d-4a6b-8c7d-9e0f1a2b3c4d","mono_ms":"731480","wall":"2025-06-03T01:02:11.48Z","wall_before":"1970-01-01T00:12:11.48Z"}}`),
 		}, func(b []byte) (any, error) {
 			_, e, err := Decode(b)
 			return e, err
