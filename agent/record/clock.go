@@ -121,10 +121,9 @@ type Watcher struct {
 	OnStep    func(context.Context, Step)
 	OnSync    func(context.Context, Sync)
 
-	mu    sync.Mutex
-	st    WatchState
-	mono  func() int64
-	first bool
+	mu   sync.Mutex
+	st   WatchState
+	mono func() int64 // nil: MonoMS
 }
 
 // WatchState is what the watcher has seen.
