@@ -131,6 +131,9 @@ func (o *Outbox) init(ctx context.Context, salvagedSeq int64) error {
 		return fail("read seq", err)
 	}
 	o.openedSeq = seq
+	if o.opts.Secondary {
+		return nil
+	}
 	// Nothing is in flight before the first connection.
 	if _, err := o.exec(ctx, `UPDATE records SET state = ? WHERE state = ?`, string(Pending), string(Sent)); err != nil {
 		return fail("requeue sent", err)

@@ -103,6 +103,9 @@ type Opts struct {
 	// Uptime returns the kernel's boot id and milliseconds since boot (CLOCK_BOOTTIME). Nil:
 	// read from the kernel. Tests replace it.
 	Uptime func() (bootID string, ms int64)
+	// Secondary opens the outbox beside the agent that owns it (a technician's command):
+	// records the agent has sent are not requeued.
+	Secondary bool
 	// SyncedWall returns the wall clock and whether it is synchronised. When it is, both when
 	// the ledger was last saved and now, the time between (the box switched off) is added to
 	// the ledger at Open. Nil: powered-off time never counts.

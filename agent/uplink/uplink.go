@@ -249,6 +249,10 @@ func (u *Uplink) Run(ctx context.Context) error {
 	for {
 		up, err := u.connection(ctx)
 		if ctx.Err() != nil {
+			u.update(func(s *State) { s.Connected, s.LastError, s.ErrorClass = false, "stopped", "" })
+			pctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+			u.persistState(pctx, 0)
+			cancel()
 			return nil
 		}
 		if up >= stableAfter {
