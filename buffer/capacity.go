@@ -185,11 +185,38 @@ func (o *Outbox) usage(ctx context.Context) (usageInfo, error) {
 	return u, nil
 }
 
-// admit makes room for a record of kind k when the outbox is at its quota, and refuses
-// telemetry when no room can be made.
+// admit makes room for a record of kind k when the outbox is at its quota or the disk is
+// short of MinFreeBytes, and refuses telemetry when no room can be made. A regulated record
+// is refused only when the disk is down to a quarter of MinFreeBytes: that last reserve
+// keeps room for the acks, deletions and checkpoints that let the outbox drain again.
 func (o *Outbox) admit(ctx context.Context, k Kind) error {
+	if o.readOnly {
+		return nil
+	}
+	dir := filepath.Dir(o.path)
+	if free := o.relieve(ctx); free >= 0 && free < o.opts.MinFreeBytes {
+		u, err := o.usage(ctx)
+		if err != nil {
+			return fail("append: measure", err)
+		}
+		if _, err := o.makeRoom(ctx, max(0, u.used()-(o.opts.MinFreeBytes-free))); err != nil {
+			return err
+		}
+		free = freeBytes(dir)
+		switch {
+		case k.Regulated() && free >= 0 && free < o.opts.MinFreeBytes/4:
+			return fmt.Errorf("buffer: append %s: %d bytes free, the last %d are kept for acks and checkpoints: %w",
+				k, free, o.opts.MinFreeBytes/4, ErrDiskFull)
+		case !k.Regulated() && free >= 0 && free < o.opts.MinFreeBytes:
+			if err := o.bumpMeta(ctx, metaRefused, 1); err != nil {
+				return err
+			}
+			return fmt.Errorf("buffer: append %s: %d bytes free, less than the %d kept free: %w",
+				k, free, o.opts.MinFreeBytes, ErrQuotaFull)
+		}
+	}
 	q := o.opts.QuotaBytes
-	if q <= 0 || o.readOnly {
+	if q <= 0 {
 		return nil
 	}
 	u, err := o.usage(ctx)
@@ -218,6 +245,23 @@ func (o *Outbox) admit(ctx context.Context, k Kind) error {
 		k, u.used(), q, ErrQuotaFull)
 }
 
+// relieve checkpoints and truncates the WAL when the filesystem is short of MinFreeBytes, so
+// the space the WAL took is free again for the write that follows (acks and state changes
+// must go on when the disk is nearly full: they are what lets the outbox drain). It returns
+// the free space afterwards (-1 if unknown).
+func (o *Outbox) relieve(ctx context.Context) int64 {
+	dir := filepath.Dir(o.path)
+	free := freeBytes(dir)
+	if free < 0 || free >= o.opts.MinFreeBytes || o.readOnly {
+		return free
+	}
+	if fi, err := os.Stat(o.path + "-wal"); err == nil && fi.Size() > 0 {
+		_ = o.checkpoint(ctx) // best effort: a failed checkpoint leaves everything as it was
+		free = freeBytes(dir)
+	}
+	return free
+}
+
 // lowWater is where eviction stops once it has started: 80 % of the quota, so it does not
 // run again on the very next append.
 func lowWater(q int64) int64 { return q / 10 * 8 }
@@ -239,6 +283,13 @@ func (o *Outbox) makeRoom(ctx context.Context, target int64) (roomReport, error)
 	var r roomReport
 	limit := o.opts.walLimit()
 	for {
+		// On a nearly full disk every delete must fit in what is left: the WAL is emptied
+		// first and each batch kept small.
+		free := o.relieve(ctx)
+		capBytes := int64(-1)
+		if free >= 0 && free < 2*o.opts.MinFreeBytes {
+			capBytes = max(16<<10, free/4)
+		}
 		u, err := o.usage(ctx)
 		if err != nil {
 			return r, fail("make room: measure", err)
@@ -256,6 +307,9 @@ func (o *Outbox) makeRoom(ctx context.Context, target int64) (roomReport, error)
 		if excess <= 0 {
 			break
 		}
+		if capBytes > 0 {
+			excess = min(excess, capBytes)
+		}
 		n, err := o.evictBatch(ctx, `state = 'acked'`, excess, false)
 		if err != nil {
 			return r, err
@@ -272,8 +326,8 @@ func (o *Outbox) makeRoom(ctx context.Context, target int64) (roomReport, error)
 		}
 	}
 	if r.acked+r.telemetry > 0 {
-		if _, err := o.exec(ctx, `PRAGMA incremental_vacuum`); err != nil {
-			return r, fail("make room: incremental_vacuum", err)
+		if err := o.incrementalVacuum(ctx); err != nil {
+			return r, err
 		}
 		if err := o.checkpoint(ctx); err != nil {
 			return r, err
@@ -353,6 +407,53 @@ func (o *Outbox) evictBatch(ctx context.Context, where string, excess int64, tel
 		return 0, fail("evict: commit", err)
 	}
 	return int64(len(seqs)), nil
+}
+
+// incrementalVacuum gives the database's free pages back to the filesystem: it moves
+// pages down and the file shrinks at the checkpoint that follows. On a nearly full disk the
+// page moves (written to the WAL first) go in chunks that fit in the free space, each
+// followed by a checkpoint. A file made without auto_vacuum keeps its free pages for reuse.
+func (o *Outbox) incrementalVacuum(ctx context.Context) error {
+	dir := filepath.Dir(o.path)
+	for range 64 {
+		var n int64
+		if err := o.db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&n); err != nil {
+			return fail("incremental_vacuum", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		chunk := n
+		if free := freeBytes(dir); free >= 0 && free < 2*o.opts.MinFreeBytes {
+			chunk = min(n, max(8, free/4/o.pageSize))
+		}
+		// The pragma frees one page per step: step its statement to the end (Exec would
+		// step it once). chunk is our own integer.
+		rows, err := o.db.QueryContext(ctx, fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, chunk))
+		if err != nil {
+			if isDiskFull(err) {
+				return nil // nothing freed; the pages stay reusable inside the file
+			}
+			return fail("incremental_vacuum", err)
+		}
+		for rows.Next() {
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			if isDiskFull(err) {
+				return nil
+			}
+			return fail("incremental_vacuum", err)
+		}
+		if err := o.checkpoint(ctx); err != nil {
+			return err
+		}
+		if chunk == n {
+			return nil
+		}
+	}
+	return nil
 }
 
 // checkpoint copies the WAL into the database and truncates it. A reader holding an old
@@ -483,8 +584,8 @@ func (o *Outbox) Maintain(ctx context.Context) (Maintenance, error) {
 		m.EvictedAcked, m.EvictedTelemetry, m.Checkpointed = r.acked, r.telemetry, r.checkpointed
 	}
 	if m.Expired > 0 && m.EvictedAcked+m.EvictedTelemetry == 0 {
-		if _, err := o.exec(ctx, `PRAGMA incremental_vacuum`); err != nil {
-			return m, fail("maintain: incremental_vacuum", err)
+		if err := o.incrementalVacuum(ctx); err != nil {
+			return m, err
 		}
 	}
 	if u, err = o.usage(ctx); err != nil {

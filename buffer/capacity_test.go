@@ -427,3 +427,53 @@ func TestLargeBacklogStartup(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskReserveKeepsDrainPossible: on a filesystem running out of space, telemetry is
+// refused first, then regulated records once only the last quarter of MinFreeBytes is
+// left; that reserve lets acks, eviction and checkpoints still run, so the outbox drains
+// and takes records again.
+func TestDiskReserveKeepsDrainPossible(t *testing.T) {
+	ctx := context.Background()
+	dir := mountTmpfs(t, "4m")
+	o := openOpts(t, filepath.Join(dir, "o.db"), Opts{MinFreeBytes: 1 << 20})
+	defer o.Close()
+	var regulated []Msg
+	var teleRefused, regRefused error
+	for i := 0; i < 3000 && regRefused == nil; i++ {
+		if i%2 == 0 {
+			if _, err := o.Append(ctx, KindTelemetry, builder("l", 2000)); err != nil && teleRefused == nil {
+				teleRefused = err
+			}
+			continue
+		}
+		m, err := o.Append(ctx, KindTest, builder("t", 2000))
+		if err != nil {
+			regRefused = err
+			break
+		}
+		regulated = append(regulated, m)
+	}
+	if !errors.Is(teleRefused, ErrQuotaFull) || !errors.Is(regRefused, ErrDiskFull) {
+		t.Fatalf("telemetry refused with %v, regulated with %v", teleRefused, regRefused)
+	}
+	if free := freeBytes(dir); free < (1<<20)/4-64<<10 {
+		t.Fatalf("only %d bytes free after refusing regulated records", free)
+	}
+	// The platform acks everything: the acks are recorded, Maintain frees the space.
+	for _, m := range regulated {
+		if _, err := o.Ack(ctx, m.ID); err != nil {
+			t.Fatalf("ack on a nearly full disk: %v", err)
+		}
+	}
+	r, err := o.Maintain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.EvictedAcked == 0 || r.LowDisk {
+		t.Fatalf("maintain after the acks: %+v", r)
+	}
+	if _, err := o.Append(ctx, KindTest, builder("after", 10)); err != nil {
+		t.Fatalf("append after draining: %v", err)
+	}
+	t.Logf("%d regulated records fitted; then %v", len(regulated), regRefused)
+}

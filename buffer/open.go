@@ -38,7 +38,7 @@ func migrations() []string {
 		// kind and for retention of acked records.
 		`ALTER TABLE records ADD COLUMN created_up_ms INTEGER;
 		ALTER TABLE records ADD COLUMN acked_up_ms INTEGER;
-		CREATE INDEX records_kind_state_seq ON records(kind, state, seq);
+		CREATE INDEX records_kind_seq ON records(kind, seq);
 		CREATE INDEX records_acked_up ON records(acked_up_ms) WHERE state = 'acked';`,
 	}
 }

@@ -336,6 +336,7 @@ func (o *Outbox) MarkSent(ctx context.Context, epoch int64, seqs ...int64) error
 	if len(seqs) == 0 {
 		return nil
 	}
+	o.relieve(ctx)
 	tx, err := o.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fail("mark sent: begin", err)
@@ -385,6 +386,7 @@ func (o *Outbox) Ack(ctx context.Context, ids ...string) (int64, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
+	o.relieve(ctx)
 	tx, err := o.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fail("ack: begin", err)
