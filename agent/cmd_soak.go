@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -46,6 +48,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	minFreeMB := fs.Int("min-free-mb", 0, "free space kept on the filesystem, MiB")
 	maintainEvery := fs.Duration("maintain-every", 0, "outbox maintenance interval (default 30s)")
 	clockFile := fs.String("clock-file", "", "")
+	cpuProfile := fs.String("cpuprofile", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +99,16 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	log, err := newLogger(stderr, *level)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" { // for the drain benchmark
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	ro := runtimeOpts{maintain: *maintainEvery}
 	if *clockFile != "" {

@@ -346,7 +346,7 @@ func (o *Outbox) evictBatch(ctx context.Context, where string, excess int64, tel
 		return 0, fail("evict: begin", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	rows, err := tx.QueryContext(ctx, `SELECT seq, length(payload), state FROM records WHERE `+where+` ORDER BY seq LIMIT 512`)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, coalesce(size, length(payload)), state FROM records WHERE `+where+` ORDER BY seq LIMIT 512`)
 	if err != nil {
 		return 0, fail("evict", err)
 	}
@@ -545,6 +545,11 @@ func (o *Outbox) Maintain(ctx context.Context) (Maintenance, error) {
 	}
 	if err := o.saveLedger(ctx); err != nil {
 		return m, err
+	}
+	// Rows from before the size column get theirs, a batch at a time.
+	if _, err := o.exec(ctx, `UPDATE records SET size = length(payload) WHERE seq IN (
+		SELECT seq FROM records WHERE size IS NULL LIMIT 1000)`); err != nil {
+		return m, fail("maintain: sizes", err)
 	}
 	if o.opts.Retention > 0 && o.schema >= 2 {
 		cutoff := o.uptimeMS() - o.opts.Retention.Milliseconds()

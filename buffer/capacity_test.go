@@ -403,8 +403,9 @@ func TestLargeBacklogStartup(t *testing.T) {
 		{`SELECT created_up_ms FROM records WHERE seq = (SELECT max(seq) FROM records)`},
 		{`UPDATE records SET acked_up_ms = 1 WHERE state = 'acked' AND acked_up_ms IS NULL`},
 		{`SELECT seq FROM records WHERE state = 'acked' AND acked_up_ms <= 5 LIMIT 1000`},
-		{`SELECT seq, length(payload), state FROM records WHERE state = 'acked' ORDER BY seq LIMIT 512`},
-		{`SELECT seq, length(payload), state FROM records WHERE kind = 'telemetry' ORDER BY seq LIMIT 512`},
+		{`SELECT seq, coalesce(size, length(payload)), state FROM records WHERE state = 'acked' ORDER BY seq LIMIT 512`},
+		{`SELECT seq, coalesce(size, length(payload)), state FROM records WHERE kind = 'telemetry' ORDER BY seq LIMIT 512`},
+		{`SELECT seq FROM records WHERE size IS NULL LIMIT 1000`},
 	} {
 		rows, err := o.db.Query(`EXPLAIN QUERY PLAN ` + q.sql)
 		if err != nil {

@@ -36,9 +36,13 @@ func migrations() []string {
 		CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);`,
 		// 2: ages measured on the uptime ledger (capacity.go), and indexes for eviction by
 		// kind and for retention of acked records.
+		// size is length(payload), kept so that sizes are summed without reading payloads
+		// (a length() of a large blob walks its overflow pages).
 		`ALTER TABLE records ADD COLUMN created_up_ms INTEGER;
 		ALTER TABLE records ADD COLUMN acked_up_ms INTEGER;
+		ALTER TABLE records ADD COLUMN size INTEGER;
 		CREATE INDEX records_kind_seq ON records(kind, seq);
+		CREATE INDEX records_size_unknown ON records(seq) WHERE size IS NULL;
 		CREATE INDEX records_acked_up ON records(acked_up_ms) WHERE state = 'acked';`,
 	}
 }

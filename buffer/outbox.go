@@ -283,8 +283,8 @@ func (o *Outbox) Append(ctx context.Context, kind Kind, build func(seq int64, pr
 	m := Msg{Seq: seq, ID: id, Kind: kind, Payload: payload, Hash: sum[:], State: Pending,
 		Created: time.UnixMilli(time.Now().UnixMilli())}
 
-	_, err = tx.ExecContext(ctx, `INSERT INTO records(seq, id, kind, payload, hash, state, epoch, attempts, created_unix_ms, reason, created_up_ms)
-		VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, '', ?)`, seq, id, string(kind), payload, m.Hash, string(Pending), m.Created.UnixMilli(), o.uptimeMS())
+	_, err = tx.ExecContext(ctx, `INSERT INTO records(seq, id, kind, payload, hash, state, epoch, attempts, created_unix_ms, reason, created_up_ms, size)
+		VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, '', ?, ?)`, seq, id, string(kind), payload, m.Hash, string(Pending), m.Created.UnixMilli(), o.uptimeMS(), len(payload))
 	if err != nil {
 		if isUniqueViolation(err) {
 			return Msg{}, fmt.Errorf("buffer: append seq %d: id %q: %w", seq, id, ErrDuplicateID)
@@ -489,7 +489,14 @@ func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
 		ByKind:  map[Kind]KindStats{},
 	}
 	st.OldestUnackedAge, st.LastAckAge = -1, -1
-	rows, err := o.db.QueryContext(ctx, `SELECT kind, state, count(*), coalesce(sum(length(payload)), 0)
+	// Never length(payload) here when it can be helped: the GROUP BY sorter would carry
+	// every payload (hundreds of MB for a large backlog). Sizes of rows from before the
+	// size column are filled in by Maintain; until then they count as 0.
+	sizeExpr := `length(payload)` // schema 1 (Inspect of an old file)
+	if o.schema >= 2 {
+		sizeExpr = `size`
+	}
+	rows, err := o.db.QueryContext(ctx, `SELECT kind, state, count(*), coalesce(sum(`+sizeExpr+`), 0)
 		FROM records GROUP BY kind, state`)
 	if err != nil {
 		return Stats{}, fail("stats", err)

@@ -66,7 +66,7 @@ func (o *Outbox) Reseal(ctx context.Context, after int64, max int, fix func(m Ms
 		return 0, fail("reseal", err)
 	}
 	rows.Close()
-	stmt, err := tx.PrepareContext(ctx, `UPDATE records SET payload = ?, hash = ? WHERE seq = ?`)
+	stmt, err := tx.PrepareContext(ctx, `UPDATE records SET payload = ?, hash = ?, size = ? WHERE seq = ?`)
 	if err != nil {
 		return 0, fail("reseal", err)
 	}
@@ -95,7 +95,7 @@ func (o *Outbox) Reseal(ctx context.Context, after int64, max int, fix func(m Ms
 			continue
 		}
 		sum := sha256.Sum256(p)
-		if _, err := stmt.ExecContext(ctx, p, sum[:], m.Seq); err != nil {
+		if _, err := stmt.ExecContext(ctx, p, sum[:], len(p), m.Seq); err != nil {
 			return 0, fail(fmt.Sprintf("reseal seq %d", m.Seq), err)
 		}
 		newPrev = sum[:]

@@ -259,9 +259,9 @@ func (o *Outbox) salvageBatch(ctx context.Context, rows []salvRow, r *SalvageRep
 			kind = KindEvent // a damaged kind: keep the record, as regulated
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO records(seq, id, kind, payload, hash, state, epoch, attempts,
-			created_unix_ms, acked_unix_ms, reason, created_up_ms, acked_up_ms) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)`,
+			created_unix_ms, acked_unix_ms, reason, created_up_ms, acked_up_ms, size) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?)`,
 			row.seq, row.id, string(kind), row.payload, row.hash, string(state), row.createdUnix, ackedUnix,
-			row.reason, row.createdUp, ackedUp); err != nil {
+			row.reason, row.createdUp, ackedUp, len(row.payload)); err != nil {
 			return fail(fmt.Sprintf("salvage seq %d", row.seq), err)
 		}
 		copied++

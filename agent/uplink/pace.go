@@ -62,6 +62,9 @@ func newPacer(o Options, now time.Time) pacer {
 	}
 }
 
+// unlimited reports whether no budget is set.
+func (p *pacer) unlimited() bool { return p.recs.rate <= 0 && p.bytes.rate <= 0 }
+
 // wait is how long until the next backlog send is allowed.
 func (p *pacer) wait(now time.Time) time.Duration {
 	return max(p.recs.wait(now), p.bytes.wait(now))

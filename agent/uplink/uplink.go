@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -366,6 +367,9 @@ func (u *Uplink) connection(ctx context.Context) (time.Duration, error) {
 	s := &session{u: u, c: c, lost: lost, stop: stop, acks: acks, reassert: make(chan struct{}, 1),
 		flights: map[int64]*flight{}, byID: map[string]int64{}, events: make(chan pubEvent, u.o.Window),
 		pace: newPacer(u.o, time.Now())}
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		s.zs = append(s.zs, new(contract.Compressor))
+	}
 	err := s.run(ctx)
 	if err == nil {
 		err = errors.New("uplink: connection ended") // run always says why; this is a safety net
@@ -409,8 +413,9 @@ type session struct {
 	backCursor  int64 // highest backlog seq handed out
 	moreBack    bool  // there may be pending backlog records beyond backCursor
 	pace        pacer
-	paceTimer   *time.Timer // armed while the backlog waits for its budget
-	lastAck     time.Time   // last platform ack on this connection (or the connect time)
+	paceTimer   *time.Timer            // armed while the backlog waits for its budget
+	zs          []*contract.Compressor // one per core, reused for every record
+	lastAck     time.Time              // last platform ack on this connection (or the connect time)
 
 	events chan pubEvent
 	wg     sync.WaitGroup // token waiters
@@ -588,10 +593,10 @@ func (s *session) fill(ctx context.Context) error {
 		}
 		for _, m := range msgs {
 			s.freshCursor = max(s.freshCursor, m.Seq)
-			if _, ok := s.flights[m.Seq]; ok {
-				continue
-			}
-			s.publish(m, contract.Compress(m.Payload), true)
+		}
+		msgs = slices.DeleteFunc(msgs, func(m buffer.Msg) bool { _, ok := s.flights[m.Seq]; return ok })
+		for i, wire := range s.compressAll(msgs) {
+			s.publish(msgs[i], wire, true)
 		}
 	}
 	for s.moreBack {
@@ -610,7 +615,12 @@ func (s *session) fill(ctx context.Context) error {
 		if len(msgs) < free {
 			s.moreBack = false
 		}
-		for _, m := range msgs {
+		var wires [][]byte
+		if s.pace.unlimited() {
+			// No budget to check between records: compress the page on every core first.
+			wires = s.compressAll(msgs)
+		}
+		for i, m := range msgs {
 			if m.Seq > s.watermark {
 				s.moreBack = false // the rest is fresh
 				break
@@ -625,10 +635,46 @@ func (s *session) fill(ctx context.Context) error {
 				return nil
 			}
 			s.backCursor = m.Seq
-			s.publish(m, contract.Compress(m.Payload), false)
+			var wire []byte
+			if wires != nil {
+				wire = wires[i]
+			} else {
+				wire = s.zs[0].Compress(m.Payload)
+			}
+			s.publish(m, wire, false)
 		}
 	}
 	return nil
+}
+
+// compressAll returns the wire form of each record, compressing them in parallel with the
+// session's compressors (gzip of an 80 kB test record takes a millisecond or more: on a
+// backlog drain it is most of the agent's work).
+func (s *session) compressAll(msgs []buffer.Msg) [][]byte {
+	out := make([][]byte, len(msgs))
+	workers := min(len(msgs), len(s.zs))
+	if workers <= 1 {
+		for i, m := range msgs {
+			out[i] = s.zs[0].Compress(m.Payload)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := range workers {
+		z := s.zs[w]
+		wg.Go(func() {
+			for i := range next {
+				out[i] = z.Compress(msgs[i].Payload)
+			}
+		})
+	}
+	for i := range msgs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 // publish sends one record's wire bytes (gzipped if large) and starts a waiter for its token.
@@ -804,7 +850,7 @@ func (s *session) resendUnacked(ctx context.Context) error {
 			}
 			continue
 		}
-		s.publish(m, contract.Compress(m.Payload), false)
+		s.publish(m, s.zs[0].Compress(m.Payload), false)
 		resent++
 	}
 	if resent > 0 {

@@ -231,6 +231,9 @@ func (m *Mosquitto) kill() {
 	}
 }
 
+// Pid is the running broker's process id (0 while stopped).
+func (m *Mosquitto) Pid() int { return m.pid() }
+
 func (m *Mosquitto) pid() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
