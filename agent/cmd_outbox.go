@@ -156,7 +156,12 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+func mb(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+}
 
 func ago(s *int64) string {
 	if s == nil {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -63,7 +64,75 @@ func ClientOptions(c Conn) *mqtt.ClientOptions {
 	o.SetWriteTimeout(c.WriteTimeout)
 	o.SetDialer(&net.Dialer{Timeout: c.ConnectTimeout})
 	o.SetConnectionLostHandler(nil) // callers install their own; paho's default only logs
+	if u, err := url.Parse(c.Broker); err == nil && c.TLS != nil {
+		switch u.Scheme {
+		case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+			o.SetCustomOpenConnectionFn(func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+				return dialTLS(uri.Host, c.TLS, c.ConnectTimeout)
+			})
+		}
+	}
 	return o
+}
+
+// ErrTLSRefused is wrapped into the connect error when the broker closed a TLS connection
+// right after the handshake: with TLS 1.3 that is how a broker refuses a client certificate
+// (its alert may or may not arrive before the connection is gone). Classify counts it as
+// an auth failure.
+var ErrTLSRefused = errors.New("mqttutil: the broker closed the TLS connection right after the handshake (client certificate refused?)")
+
+// tlsProbe is how long dialTLS waits after the handshake for the broker to refuse us.
+const tlsProbe = 500 * time.Millisecond
+
+// dialTLS connects and completes the TLS handshake, then listens briefly for the broker's
+// verdict on our certificate. TLS 1.3 finishes the client's side of the handshake before the
+// server has checked the client certificate, so without this a refusal shows up later as a
+// reset while writing CONNECT, indistinguishable from a network failure. An MQTT broker
+// sends nothing before CONNECT, so the probe cannot swallow application data.
+func dialTLS(host string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			cfg.ServerName = h
+		}
+	}
+	d := net.Dialer{Timeout: timeout}
+	raw, err := d.Dial("tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(tlsProbe)); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	var one [1]byte
+	n, err := conn.Read(one[:])
+	var ne net.Error
+	switch {
+	case n > 0:
+		conn.Close()
+		return nil, fmt.Errorf("mqttutil: the broker sent data before CONNECT")
+	case err != nil && errors.As(err, &ne) && ne.Timeout():
+		// Nothing came: the broker accepted us.
+	case err != nil:
+		conn.Close()
+		return nil, fmt.Errorf("%w: %w", ErrTLSRefused, err)
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // ErrTimeout is returned by Wait when the token did not complete in time.
@@ -113,6 +182,8 @@ func Classify(err error) string {
 		return ClassAuth
 	case errors.Is(err, packets.ErrorRefusedIDRejected), errors.Is(err, packets.ErrorRefusedBadProtocolVersion):
 		return ClassRefused
+	case errors.Is(err, ErrTLSRefused):
+		return ClassAuth
 	}
 	var alert tls.AlertError
 	var unknownCA x509.UnknownAuthorityError
