@@ -73,6 +73,10 @@ func Open(ctx context.Context, path string, o Opts) (*Outbox, error) {
 	had := sidecars(abs)
 	db, err := openChecked(ctx, abs)
 	var salvagedSeq int64
+	if errors.Is(err, errCorrupt) && o.Secondary {
+		// Never move a file from under the agent that owns it.
+		return nil, fmt.Errorf("buffer: open %s: %w (the agent quarantines it when it next starts)", abs, err)
+	}
 	if errors.Is(err, errCorrupt) {
 		// The file is closed (a failed check closes it) before it is moved. Companion files
 		// that only our own check created say nothing about the damage: drop them.

@@ -241,3 +241,38 @@ func TestReseal(t *testing.T) {
 		t.Fatal("the next append does not chain onto the resealed last record")
 	}
 }
+
+// TestSecondaryOpen: a technician's command opening the outbox beside the agent neither
+// requeues the agent's sent records nor moves a damaged file from under it.
+func TestSecondaryOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "o.db")
+	o := openT(t, path)
+	appendN(t, o, KindTest, "t", 3)
+	if err := o.MarkSent(ctx, 1, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := Open(ctx, path, Opts{Secondary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, o, `state = 'sent'`); n != 2 {
+		t.Fatalf("a secondary open requeued the agent's sent records (%d left sent)", n)
+	}
+	sec.Close()
+	o.Close()
+
+	closedDBFile(t, path, 0)
+	scribblePage(t, path, pageOf(t, path, "records_state_seq"))
+	before, _ := os.ReadFile(path)
+	if _, err := Open(ctx, path, Opts{Secondary: true}); err == nil {
+		t.Fatal("a secondary open of a damaged file succeeded")
+	}
+	after, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("a secondary open moved or changed the damaged file: %v", err)
+	}
+	if m, _ := filepath.Glob(path + ".corrupt-*"); len(m) != 0 {
+		t.Fatalf("quarantined by a secondary open: %v", m)
+	}
+}
