@@ -110,7 +110,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	ro := runtimeOpts{maintain: *maintainEvery}
+	ro := runtimeOpts{maintain: *maintainEvery, noConsoleTCP: true}
 	if *clockFile != "" {
 		ro.wall = &record.FileClock{Path: *clockFile}
 	}

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
+	"path/filepath"
 
 	"imagent/agent/platform"
 	"imagent/config"
-	"imagent/drivers/gas/nanhua"
-	"imagent/drivers/gas/nanhua/nanhuasim"
-	"imagent/drivers/simport"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,17 +26,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{})
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{configPath: *path, configDir: filepath.Dir(*path)})
 	if err != nil {
 		return err
 	}
 	defer rt.close()
 	log.Info("imagent started", "version", version, "station", cfg.Station.ID, "lane", cfg.Station.Lane,
 		"devices", len(rt.devices), "broker", cfg.MQTT.Broker)
-	return rt.run(ctx)
+	return rt.runOrRestart(ctx)
 }
 
-func cmdConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "apply" || args[0] == "rollback") {
+		return cmdConfigChange(ctx, args, stdout, stderr) // cmd_config.go
+	}
 	if len(args) != 2 || args[0] != "validate" {
 		return errors.New("usage: imagent config validate FILE")
 	}
@@ -48,51 +48,6 @@ func cmdConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[1])
 	return nil
-}
-
-func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: imagent sim nanhua [--model NHA-503] [--warmup 10s]")
-	}
-	proto, args := args[0], args[1:]
-	if proto != "nanhua" && proto != "gas/nanhua" {
-		return fmt.Errorf("sim: unknown protocol %q (known: nanhua)", proto)
-	}
-	fs := newFlags("sim "+proto, stderr)
-	model := fs.String("model", string(nanhua.NHA503), "analyzer model: NHA-503, FLA-502 or CDF5000")
-	warmup := fs.Duration("warmup", 0, "warm-up time the simulated analyzer reports after start")
-	link := fs.String("link", "", "also create this symlink to the pseudo-terminal (a stable path for configs)")
-	dirty := fs.Bool("dirty", false, "the simulated vehicle emits above the idle limits")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	m, err := nanhua.ParseModel(*model)
-	if err != nil {
-		return err
-	}
-	pty, err := simport.Open()
-	if err != nil {
-		return err
-	}
-	defer pty.Close()
-	if *link != "" {
-		_ = os.Remove(*link)
-		if err := os.Symlink(pty.SlavePath, *link); err != nil {
-			return fmt.Errorf("sim: link: %w", err)
-		}
-		defer os.Remove(*link)
-	}
-	car := nanhuasim.NewCar(uint64(time.Now().UnixNano()))
-	car.SetDirty(*dirty)
-	car.SetTargetRPM(3500) // a bench demo: engine held at speed, probe in
-	car.SetProbe(true)
-	sim := nanhuasim.New(nanhuasim.Options{Model: m, Warmup: *warmup, ZeroTime: 2 * time.Second, Vehicle: car})
-	fmt.Fprintf(stdout, "%s simulator (%s) on %s\n", proto, m, pty.SlavePath)
-	err = sim.Serve(ctx, pty.Master)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
 }
 
 func cmdPlatform(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -20,34 +20,55 @@ import (
 	"imagent/agent/contract"
 	"imagent/agent/lane"
 	"imagent/agent/platform"
-	"imagent/agent/procedure"
+	"imagent/agent/promptsink"
+	"imagent/agent/simlane"
+	"imagent/agent/simvehicle"
 	"imagent/config"
-	"imagent/drivers/gas/nanhua"
 	"imagent/drivers/gas/nanhua/nanhuasim"
-	"imagent/drivers/simport"
 )
 
-// cmdDemo runs a whole lane in one process: a simulated analyzer on a pseudo-terminal, an
-// in-process MQTT broker on loopback, the reference platform and the agent. It runs a
-// two-speed idle test on a simulated vehicle and prints the record as the platform stored it.
+// cmdDemo runs a whole lane in one process: simulated instruments on pseudo-terminals with
+// one simulated vehicle behind them, an in-process MQTT broker on loopback, the reference
+// platform and the agent. It runs the day's self-checks the lane needs, then a test of the
+// chosen method, and prints the record as the platform stored it.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
 	speed := fs.Float64("speed", 5, "run the test procedure this many times faster than real time (records are flagged simulated)")
 	dirty := fs.Bool("dirty", false, "the simulated vehicle emits above the limits (the test fails)")
-	method := fs.String("method", contract.MethodTSI, "test method (tsi)")
+	method := fs.String("method", contract.MethodTSI, "test method: tsi, asm, vmas, free_accel, lugdown")
 	level := fs.String("log", "warn", "log level: debug, info, warn, error")
-	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *method != contract.MethodTSI {
-		return fmt.Errorf("demo: method %q is not implemented yet (have: tsi)", *method)
+	veh, ok := demoVehicles()[*method]
+	if !ok {
+		return fmt.Errorf("demo: unknown method %q (tsi, asm, vmas, free_accel, lugdown)", *method)
 	}
 	log, err := newLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	return runSimulated(ctx, simRun{method: *method, vehicle: veh, speed: *speed, dirty: *dirty, timeout: *timeout,
+		inspection: "DEMO" + time.Now().Format("20060102150405"), checks: true}, stdout, log)
+}
+
+// simRun is one simulated test: the demo's, or `imagent test run` without --config.
+type simRun struct {
+	method     string
+	vehicle    contract.Vehicle
+	inspection string
+	repair     *contract.RepairBody
+	speed      float64
+	dirty      bool
+	checks     bool // run the day's required self-checks first
+	timeout    time.Duration
+}
+
+// runSimulated runs o on a whole simulated lane and prints the record as the platform
+// stored it.
+func runSimulated(ctx context.Context, o simRun, stdout io.Writer, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	dir, cleanup, err := tempDir("imagent-demo-")
 	if err != nil {
@@ -84,57 +105,50 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	wg.Go(func() { _ = plat.Run(ctx) })
 	fmt.Fprintf(stdout, "platform   %s/platform.db\n", dir)
 
-	// 3. A simulated analyzer with a simulated car behind it, on a pseudo-terminal.
-	pty, err := simport.Open()
+	// 3. The simulated instruments, each on a pseudo-terminal, with one simulated vehicle
+	// behind them; the simulators run on the procedure's clock.
+	roles, diesel, opac := simlane.RolesFor(o.method)
+	vo := simvehicle.Options{Seed: uint64(time.Now().UnixNano())}
+	if diesel {
+		vo.Kind = simvehicle.Diesel
+	}
+	sl, err := simlane.Start(simlane.Options{Roles: roles, Speed: o.speed, Vehicle: vo, Opacimeter: opac, NoSupervisors: true,
+		Analyzer: nanhuasim.Options{ZeroTime: 3 * time.Second}, Log: log})
 	if err != nil {
 		return err
 	}
-	closers = append(closers, func() { pty.Close() })
-	car := nanhuasim.NewCar(uint64(time.Now().UnixNano()))
-	car.SetDirty(*dirty)
-	// The simulator runs on the procedure's clock, so the engine responds in test seconds.
-	clock := procedure.NewScaledClock(*speed)
-	sim := nanhuasim.New(nanhuasim.Options{Model: nanhua.NHA503, ZeroTime: 3 * time.Second, Vehicle: car, Clock: clock.Now})
-	wg.Go(func() { _ = sim.Serve(ctx, pty.Master) })
-	fmt.Fprintf(stdout, "analyzer   NHA-503 simulator on %s\n", pty.SlavePath)
+	closers = append(closers, sl.Close)
+	sl.Vehicle.SetDirty(o.dirty)
+	for _, d := range sl.Devices() {
+		s := d.Spec()
+		fmt.Fprintf(stdout, "%-10s %s simulator on %s\n", s.Role, s.Model, s.Port)
+	}
 
-	// 4. The agent, configured from the embedded default, with a simulated driver who
-	// follows the prompts.
+	// 4. The agent, configured from the embedded default, on those instruments, with a
+	// simulated driver who follows the prompts.
 	cfg := config.Default()
 	cfg.Agent.DataDir = dir + "/agent"
 	cfg.MQTT.Broker = url
-	for i := range cfg.Devices {
-		cfg.Devices[i].Port = pty.SlavePath
-		// At least two polls per procedure second, however fast the clock runs.
-		cfg.Devices[i].Poll = config.Duration{Duration: max(10*time.Millisecond, min(100*time.Millisecond, time.Duration(float64(time.Second)/(2**speed))))}
-	}
-	var lastPrompt string
-	driver := func(p procedure.Prompt) {
-		if p.Probe {
-			car.SetProbe(true)
-		}
-		switch {
-		case p.TargetRPM > 0:
-			car.SetTargetRPM(p.TargetRPM)
-		case p.Phase != "prepare" && p.Phase != "done":
-			car.SetTargetRPM(nanhuasim.IdleRPM)
-		}
-		if p.Text != lastPrompt {
-			fmt.Fprintf(stdout, "  prompt   [%s] %s\n", p.Phase, p.Text)
-			lastPrompt = p.Text
-		}
-	}
-	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{clock: clock, simulated: true, prompt: driver})
+	cfg.Devices = nil
+	prompt := promptsink.Tee(promptsink.Console(stdout), sl.Driver.Follow)
+	rt, err := newRuntime(ctx, cfg, log, runtimeOpts{clock: sl.Clock, simulated: true, prompt: prompt, devices: sl.Devices(), noConsoleTCP: true})
 	if err != nil {
 		return err
 	}
 	closers = append(closers, func() { rt.close() })
 	wg.Go(func() { _ = rt.run(ctx) })
+	if err := sl.WaitReady(ctx); err != nil {
+		return err
+	}
 
-	// 5. The test.
-	veh := contract.Vehicle{Plate: "苏A12345", PlateType: "02", VIN: "LSVAU2180N2123456", Fuel: "gasoline", GVWkg: 1800, RMkg: 1400, Catalyst: true}
-	fmt.Fprintf(stdout, "test       two-speed idle, %s (%s), clock ×%g\n", veh.Plate, veh.VIN, *speed)
-	if _, err := rt.lane.Start(ctx, lane.Request{Method: *method, InspectionID: "DEMO" + time.Now().Format("20060102150405"), Vehicle: veh}); err != nil {
+	// 5. The day's self-checks, then the test.
+	if o.checks {
+		if err := runMissingChecks(ctx, rt, sl, stdout); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "test       %s, %s (%s), clock ×%g\n", o.method, o.vehicle.Plate, o.vehicle.VIN, o.speed)
+	if _, err := rt.lane.Start(ctx, lane.Request{Method: o.method, InspectionID: o.inspection, Vehicle: o.vehicle, Repair: o.repair}); err != nil {
 		return err
 	}
 	prog, err := rt.lane.Wait(ctx)
@@ -160,7 +174,17 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	var got contract.TestBody
-	if err := decodeBody(st.Envelope, &got); err != nil {
+	if o.repair != nil {
+		var rb contract.RepairBody
+		if err := decodeBody(st.Envelope, &rb); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nrepair of inspection %s (%s, %s): %s, by %s\n", rb.FailedInspection.InspectionID,
+			rb.FailedInspection.Plate, rb.FailedInspection.VIN, rb.Repair.Diagnosis, rb.Repair.Technician.Name)
+		if rb.Test != nil {
+			got = *rb.Test
+		}
+	} else if err := decodeBody(st.Envelope, &got); err != nil {
 		return err
 	}
 	printRecord(stdout, st, &got)
@@ -192,7 +216,7 @@ func printRecord(w io.Writer, st platform.Stored, b *contract.TestBody) {
 	}
 	verdict := b.Verdict
 	if b.AbortReason != "" {
-		verdict += " (" + b.AbortReason + ")"
+		verdict += " (" + b.AbortReason + ": " + b.AbortDetail + ")"
 	}
 	fmt.Fprintf(w, "  verdict    %s\n  process    %d rows (1 Hz)\n", verdict, len(b.Process.Rows))
 }

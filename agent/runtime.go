@@ -14,7 +14,9 @@ import (
 	"imagent/agent/contract"
 	"imagent/agent/lane"
 	"imagent/agent/procedure"
+	"imagent/agent/promptsink"
 	"imagent/agent/record"
+	"imagent/agent/selfcheck"
 	"imagent/agent/station"
 	"imagent/agent/uplink"
 	"imagent/buffer"
@@ -29,9 +31,12 @@ type runtime struct {
 	maker   *record.Maker
 	uplink  *uplink.Uplink
 	devices []*station.Device
-	lane    *lane.Lane // nil when the lane has no analyzer
+	lane    *lane.Lane // nil when the lane has no analyzer and no opacimeter
+	gate    *selfcheck.Gate
+	boards  []*promptsink.Board
 	bootID  string
-	health  health // runtime_health.go
+	health  health        // runtime_health.go
+	cons    *consoleParts // the technicians' console (runtime_console.go)
 }
 
 // runtimeOpts are what a demo or a test changes about a station's runtime.
@@ -41,6 +46,11 @@ type runtimeOpts struct {
 	prompt    func(procedure.Prompt) // also receives every prompt (a simulated driver)
 	wall      record.Clock           // default: the kernel's clock (fault tests inject one)
 	maintain  time.Duration          // how often the outbox is maintained (default 30 s)
+	configDir string                 // where the configuration file is (region overrides are looked up beside it)
+	devices   []*station.Device      // instruments built elsewhere (a simulated lane), instead of cfg.Devices
+
+	configPath   string // the configuration file, for the console's editor ("" hides it)
+	noConsoleTCP bool   // serve the console on the Unix socket only (demo, soak)
 }
 
 // newRuntime opens the outbox and builds (but does not start) the supervisors, the lane
@@ -58,7 +68,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro ru
 		return nil, err
 	}
 	logQuarantine(log, ob.Quarantined())
-	rt := &runtime{cfg: cfg, log: log, outbox: ob, bootID: record.BootID()}
+	rt := &runtime{cfg: cfg, log: log, outbox: ob, bootID: record.BootID(), devices: ro.devices}
 	rt.health = health{wall: wall, maintainEvery: ro.maintain, quotaBytes: int64(cfg.Buffer.QuotaMB) << 20,
 		quarantine: ob.Quarantined()}
 	rt.health.watcher = rt.newWatcher(wall)
@@ -100,37 +110,25 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro ru
 		ob.Close()
 		return nil, err
 	}
+	if err := rt.newConsole(ctx, ro); err != nil {
+		ob.Close()
+		return nil, err
+	}
 	return rt, nil
-}
-
-// newLane builds the lane's test runner around its analyzer, if it has one.
-func (rt *runtime) newLane(ro runtimeOpts) error {
-	analyzer, err := rt.device("analyzer")
-	if err != nil {
-		return nil // a lane without an analyzer runs no gasoline tests
-	}
-	params := config.DefaultParams()
-	if ro.clock == nil {
-		ro.clock = procedure.RealClock{}
-	}
-	rt.lane = lane.New(lane.Options{
-		Env: procedure.Env{Clock: ro.clock, Analyzer: analyzer, Params: params,
-			Stage: rt.cfg.Methods.Stage, Log: rt.log.With("part", "procedure")},
-		Runners:   map[string]lane.Runner{contract.MethodTSI: lane.TSI},
-		Commit:    rt.maker.Commit,
-		Simulated: ro.simulated,
-		Prompt:    ro.prompt,
-		Log:       rt.log.With("part", "lane"),
-	})
-	return nil
 }
 
 // run starts every supervisor and the uplink, and returns when ctx is done and all of
 // them have stopped.
 func (rt *runtime) run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var wg sync.WaitGroup
+	wg.Go(func() { rt.runConsole(ctx, stop) })
 	for _, d := range rt.devices {
 		wg.Go(func() { _ = d.Run(ctx) })
+	}
+	for _, b := range rt.boards {
+		wg.Go(func() { _ = b.Run(ctx) })
 	}
 	var upErr error
 	wg.Go(func() { upErr = rt.uplink.Run(ctx) })
@@ -139,7 +137,10 @@ func (rt *runtime) run(ctx context.Context) error {
 	return upErr
 }
 
-func (rt *runtime) close() error { return rt.outbox.Close() }
+func (rt *runtime) close() error {
+	rt.closeConsole()
+	return rt.outbox.Close()
+}
 
 // device returns the first device with the given role.
 func (rt *runtime) device(role string) (*station.Device, error) {

@@ -781,6 +781,9 @@ func openReadOnly(ctx context.Context, path string) (*Outbox, error) {
 		db.Close()
 		return nil, classify("read page_size", err)
 	}
+	if o.schema > SchemaVersion() || o.schema == 0 {
+		return o, nil // the caller refuses it; nothing here would read it right
+	}
 	if err := o.initLedger(ctx); err != nil {
 		db.Close()
 		return nil, err

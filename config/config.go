@@ -95,14 +95,20 @@ type Methods struct {
 	SelfCheckRequired bool   `toml:"self_check_required"`
 }
 
-// Console is the local HTTP console.
+// Console is the technicians' local web console (agent/console).
 type Console struct {
 	Listen string `toml:"listen"` // host:port, default "127.0.0.1:8080"
+	// PasswordHash is printed by `imagent console passwd` (PBKDF2-SHA256). Without it no
+	// client from beyond loopback gets in.
+	PasswordHash string `toml:"password_hash"`
+	// AllowLoopbackWithoutPassword lets clients on this box itself (a browser on the box,
+	// an SSH tunnel) in without the password. Off by default.
+	AllowLoopbackWithoutPassword bool `toml:"allow_loopback_without_password"`
 }
 
 // Roles returns the device roles a configuration may use.
 func Roles() []string {
-	return []string{"analyzer", "opacimeter", "dyno", "tachometer", "weather", "flowmeter"}
+	return []string{"analyzer", "opacimeter", "dyno", "tachometer", "weather", "flowmeter", "display"}
 }
 
 // Bauds returns the baud rates a device may be configured with (0 means the
@@ -390,8 +396,13 @@ func (c *Config) validate(protocols []string, warns *problems) problems {
 		ps.add("console.listen", "%q is not host:port", c.Console.Listen)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		ps.add("console.listen", "%q: port must be a number 0-65535", c.Console.Listen)
-	} else if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		ws.add("console.listen", "%s listens on every interface; the console has no login", c.Console.Listen)
+	} else if ip := net.ParseIP(host); c.Console.PasswordHash == "" && (host == "" || ip != nil && !ip.IsLoopback()) {
+		ws.add("console.listen", "%s is reachable from the LAN but console.password_hash is not set: only this box can use the console (imagent console passwd)", c.Console.Listen)
+	}
+	if h := c.Console.PasswordHash; h != "" {
+		if msg := checkPasswordHash(h); msg != "" {
+			ps.add("console.password_hash", "%s (make one with: imagent console passwd)", msg)
+		}
 	}
 
 	*warns = append(*warns, ws...)

@@ -194,7 +194,7 @@ listen = ":8080"
 	want := []string{
 		"6:1: mqtt.tls: is ignored with a tcp:// broker",
 		"11:1: device[0].port: /dev/ttyUSB0 depends on the order devices were plugged in; prefer /dev/serial/by-id/...",
-		"13:1: console.listen: :8080 listens on every interface; the console has no login",
+		"13:1: console.listen: :8080 is reachable from the LAN but console.password_hash is not set: only this box can use the console (imagent console passwd)",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("warnings\n%q\nwant\n%q", got, want)

@@ -179,9 +179,11 @@ func (p *Params) Value(method, name string) (float64, error) {
 	return v.Value, nil
 }
 
-// methodNames lists the test methods of limits and parameters.
+// methodNames lists the test methods of limits and parameters, and the two parameter
+// groups that belong to no single method: "common" (pre-checks every method shares) and
+// "selfcheck" (the daily device checks). Only test methods have limits.
 func methodNames() []string {
-	return []string{"tsi", "asm", "vmas", "free_accel", "lugdown", "ringelmann"}
+	return []string{"tsi", "asm", "vmas", "free_accel", "lugdown", "ringelmann", "common", "selfcheck"}
 }
 
 // limitSchema returns the phases and quantities a limit of method may name.

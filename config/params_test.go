@@ -291,3 +291,52 @@ func TestDefaultParams(t *testing.T) {
 		t.Error("loading a missing file succeeded")
 	}
 }
+
+// TestParamGroups checks the method parameters beyond TSI and ASM: each group is there,
+// every number names a clause when it names a standard, none is marked verified (nothing
+// has been checked against the official texts yet), and the switches are 0 or 1.
+func TestParamGroups(t *testing.T) {
+	p := DefaultParams()
+	count := map[string]int{}
+	for _, v := range p.Values {
+		count[v.Method]++
+		if v.Standard != "" && strings.TrimSpace(v.Clause) == "" {
+			t.Errorf("%s.%s names %s but no clause", v.Method, v.Name, v.Standard)
+		}
+		if v.Verified {
+			t.Errorf("%s.%s is marked verified; update this test when a number has been checked", v.Method, v.Name)
+		}
+		if (strings.HasPrefix(v.Name, "required_") || strings.HasSuffix(v.Name, "_check")) && v.Value != 0 && v.Value != 1 {
+			t.Errorf("%s.%s = %v, a switch is 0 or 1", v.Method, v.Name, v.Value)
+		}
+	}
+	for _, g := range []string{"common", "tsi", "asm", "vmas", "free_accel", "lugdown", "selfcheck"} {
+		if count[g] == 0 {
+			t.Errorf("no parameters for %s", g)
+		}
+	}
+	// The VMAS cycle: breakpoints from 0 to 195 s, the 50 km/h cruise at 143–155 s.
+	for name, want := range map[string]float64{"cycle_kmh_at_000s": 0, "cycle_kmh_at_143s": 50, "cycle_kmh_at_155s": 50, "cycle_kmh_at_195s": 0} {
+		if v, err := p.Value("vmas", name); err != nil || v != want {
+			t.Errorf("vmas.%s = %v (%v), want %v", name, v, err, want)
+		}
+	}
+	for _, c := range []struct {
+		method, name string
+		want         float64
+	}{
+		{"common", "hc_residual_max_ppm", 10}, {"common", "ambient_temp_max_c", 40}, {"common", "ambient_rh_max_pct", 85},
+		{"asm", "out_of_window_continuous_max_s", 2}, {"asm", "out_of_window_total_max_s", 5},
+		{"free_accel", "measured_blows", 3}, {"free_accel", "hold_min_s", 2},
+		{"lugdown", "point_80_fraction", 0.8}, {"lugdown", "min_wheel_power_fraction", 0.4}, {"lugdown", "power_correction_fm", 1.2},
+		{"selfcheck", "required_analyzer_leak", 1},
+	} {
+		if v, err := p.Value(c.method, c.name); err != nil || v != c.want {
+			t.Errorf("%s.%s = %v (%v), want %v", c.method, c.name, v, err, c.want)
+		}
+	}
+	// Only test methods have limits.
+	if phases, _ := limitSchema("selfcheck"); phases != nil {
+		t.Error("selfcheck parameters must not take limits")
+	}
+}

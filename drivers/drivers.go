@@ -74,7 +74,16 @@ const (
 	Fault                         // the device reports a fault
 )
 
-var statusNames = []string{"warmup", "zeroing", "leak_check", "low_flow", "busy", "sensor_aged", "fault"}
+// Status bits of chassis dynamometers. They describe the machine, not the validity of a
+// measurement, so Ready ignores them.
+const (
+	LiftUp      Status = Fault << (iota + 1) // lift up (or, where the device cannot tell, last commanded up)
+	MotorOn                                  // drive motor on (reported, or last commanded)
+	Controlling                              // in a control mode (speed, force or power)
+)
+
+var statusNames = []string{"warmup", "zeroing", "leak_check", "low_flow", "busy", "sensor_aged", "fault",
+	"lift_up", "motor_on", "controlling"}
 
 // Names returns the names of the bits set in s, in bit order.
 func (s Status) Names() []string {
@@ -169,6 +178,12 @@ type DynoController interface {
 // Lifter raises (up) or lowers the dyno's lift.
 type Lifter interface {
 	SetLift(ctx context.Context, up bool) error
+}
+
+// Motor switches a dyno's drive motor (used to spin the rollers up for coast-down and
+// parasitic-loss checks) on or off.
+type Motor interface {
+	SetMotor(ctx context.Context, on bool) error
 }
 
 // PeakReader reads the peaks an opacimeter held during free accelerations (k in m⁻¹, the

@@ -62,6 +62,79 @@ func ReadFull(ctx context.Context, r io.Reader, buf []byte, timeout time.Duratio
 	return n, nil
 }
 
+// minDeadline is the shortest read deadline ReadSome sets: a deadline already in the past
+// makes *os.File fail before it even tries to read.
+const minDeadline = time.Millisecond
+
+// ReadSome reads whatever arrives first into buf, waiting at most wait (and returning
+// early with ctx's error when ctx is done): it returns as soon as at least one byte is in.
+// It is the primitive of drivers for instruments that stream: silence for the whole wait
+// is (0, nil), and the caller decides whether that is an error. Like ReadFull it works on
+// go.bug.st/serial ports (read timeout) and readers with deadlines; io.EOF becomes
+// io.ErrUnexpectedEOF (the link is gone), and an error that comes with data is left for
+// the next call.
+func ReadSome(ctx context.Context, r io.Reader, buf []byte, wait time.Duration) (int, error) {
+	t, hasTimeout := r.(readTimeouter)
+	d, hasDeadline := r.(readDeadliner)
+	deadline := time.Now().Add(wait)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		slice := max(min(time.Until(deadline), pollSlice), 0)
+		switch {
+		case hasTimeout:
+			if err := t.SetReadTimeout(slice); err != nil {
+				return 0, fmt.Errorf("set read timeout: %w", err)
+			}
+		case hasDeadline:
+			if err := d.SetReadDeadline(time.Now().Add(max(slice, minDeadline))); err != nil {
+				return 0, fmt.Errorf("set read deadline: %w", err)
+			}
+		}
+		n, err := r.Read(buf)
+		if n > 0 {
+			return n, nil
+		}
+		switch {
+		case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, io.EOF):
+			return 0, fmt.Errorf("link closed: %w", io.ErrUnexpectedEOF)
+		default:
+			return 0, err
+		}
+		if !time.Now().Before(deadline) {
+			return 0, nil
+		}
+	}
+}
+
+// NoFrame classifies a streaming driver's Read that saw no valid frame within timeout:
+// garbage arrived (ErrFrame) or nothing did (ErrTimeout). pkg prefixes the message and
+// what names the operation.
+func NoFrame(pkg, what string, garbage bool, timeout time.Duration) error {
+	if garbage {
+		return fmt.Errorf("%s: %s: no valid frame within %v, only garbage: %w", pkg, what, timeout, ErrFrame)
+	}
+	return fmt.Errorf("%s: %s: no frame within %v: %w", pkg, what, timeout, ErrTimeout)
+}
+
+// Send starts a request/response exchange: it returns ctx's error if ctx is already done,
+// drains what the device sent before (Drain with quiet), then writes req. Errors are
+// prefixed with the step ("drain: ", "write: "); the driver adds its own context.
+func Send(ctx context.Context, rw io.ReadWriter, req []byte, quiet time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := Drain(ctx, rw, quiet); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	if _, err := rw.Write(req); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
 // Drain discards whatever the device has already sent, so a stale or garbage byte cannot
 // be taken as the start of the next reply. It reads until the line is quiet for quiet.
 func Drain(ctx context.Context, r io.Reader, quiet time.Duration) error {

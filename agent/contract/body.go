@@ -27,13 +27,34 @@ type TestBody struct {
 	Ended        time.Time     `json:"ended"`
 	Verdict      string        `json:"verdict"`
 	AbortReason  string        `json:"abort_reason,omitempty"`
-	LimitStage   string        `json:"limit_stage"` // a | b
+	AbortDetail  string        `json:"abort_detail,omitempty"` // what the guard saw, for people
+	LimitStage   string        `json:"limit_stage"`            // the configured limit column: a | b
+	Ambient      *Ambient      `json:"ambient,omitempty"`      // conditions at the start of the test
+	Prechecks    []Judged      `json:"prechecks,omitempty"`    // checks before the test (ambient, oil, HC residual, background)
 	Phases       []PhaseResult `json:"phases"`
 	Process      Process       `json:"process"`
 	Devices      []DeviceRef   `json:"devices"`
 	FramesSHA256 string        `json:"frames_sha256"` // sha256 over every raw instrument frame used, in order
 	Frames       int           `json:"frames"`        // how many frames that hash covers
 	ClockScale   float64       `json:"clock_scale,omitempty"`
+	// Formulas names every formula the result depends on, with its source; verified false
+	// marks a formula not yet checked against the official text.
+	Formulas []Formula `json:"formulas,omitempty"`
+}
+
+// Ambient is the ambient conditions a test ran in, and the instrument they came from.
+type Ambient struct {
+	TempC       float64 `json:"temp_c"`
+	RHpct       float64 `json:"rh_pct"`
+	PressureKPa float64 `json:"pressure_kpa"`
+	Source      string  `json:"source"` // device name
+}
+
+// Formula names a formula and where it comes from.
+type Formula struct {
+	Name     string `json:"name"`
+	Source   string `json:"source"`
+	Verified bool   `json:"verified"`
 }
 
 // Vehicle identifies the tested vehicle.
@@ -45,6 +66,10 @@ type Vehicle struct {
 	GVWkg     float64 `json:"gvw_kg,omitempty"`
 	RMkg      float64 `json:"rm_kg,omitempty"` // reference mass
 	Catalyst  bool    `json:"closed_loop_twc,omitempty"`
+	// Diesel engines (free acceleration, lug-down):
+	RatedPowerKW float64 `json:"rated_power_kw,omitempty"`
+	RatedRPM     float64 `json:"rated_rpm,omitempty"`
+	Aspiration   string  `json:"aspiration,omitempty"` // natural | turbo | supercharged
 }
 
 // PhaseResult is the result of one phase (e.g. high idle) or mode (e.g. ASM 5025).
@@ -65,6 +90,9 @@ type Judged struct {
 	Clause   string  `json:"clause"`
 	Verified bool    `json:"verified"` // false: the limit is not yet checked against the official text
 	Pass     bool    `json:"pass"`
+	// For emission limits: the limit column applied and the date it took effect.
+	Stage         string `json:"stage,omitempty"`
+	EffectiveFrom string `json:"effective_from,omitempty"`
 }
 
 // Process is the second-by-second process data: Rows[i] holds the values of Columns for

@@ -90,7 +90,7 @@ func goldens(t *testing.T) []golden {
 		PrevHash: "5d41402abc4b2a76b9719d911017c592ae2f6f8b5b7e3d1c0a9f8e7d6c5b4a39",
 		Body:     rawBody,
 	}
-	return []golden{
+	return append([]golden{
 		{"envelope-test-tsi.json", &env, func(b []byte) (any, error) {
 			_, e, err := Decode(b)
 			if err != nil {
@@ -147,7 +147,7 @@ func goldens(t *testing.T) []golden {
 		}},
 		{"status-offline.json", &Status{V: Version, State: StateOffline},
 			func(b []byte) (any, error) { return DecodeStatus(b) }},
-	}
+	}, bodyGoldens(t)...)
 }
 
 func encodeGolden(v any) ([]byte, error) {

@@ -1,7 +1,9 @@
-// Package lane runs vehicle tests on one lane, one at a time: it starts a method for a
-// vehicle, publishes its progress (phase, countdown, prompt) to whoever watches (console,
-// CLI, LED board), commits the result as a record, and refuses to start while the lane is
-// locked (e.g. today's device self-checks have not passed).
+// Package lane runs vehicle tests and device self-checks on one lane, one at a time: it
+// starts a method for a vehicle (or a check of an instrument), publishes its progress
+// (phase, countdown, prompt) to whoever watches (console, CLI, LED board), commits the
+// result as a record, and refuses to start a test while the lane is locked (e.g. today's
+// device self-checks have not passed). On an M-station a test may carry the repair it
+// follows; it is then committed as a "repair" record that links to the failed inspection.
 package lane
 
 import (
@@ -9,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"imagent/agent/contract"
 	"imagent/agent/procedure"
+	"imagent/agent/selfcheck"
 	"imagent/buffer"
 )
 
@@ -22,16 +26,29 @@ type Request struct {
 	Method       string // contract.Method*
 	InspectionID string
 	Vehicle      contract.Vehicle
+	// Repair, on an M-station, is the repair this test follows: the test is then committed
+	// as a "repair" record carrying the link to the failed inspection, the repair and the
+	// test. Its Test field is ignored.
+	Repair *contract.RepairBody
 }
+
+// Kinds of job a lane runs.
+const (
+	JobTest  = "test"
+	JobCheck = "check"
+)
 
 // Progress is what a watcher sees of the running (or last) test.
 type Progress struct {
 	RunID     int64
-	Method    string
+	Kind      string // JobTest or JobCheck
+	Method    string // the test method, or the check for a check
 	Running   bool
 	Phase     string
 	Prompt    string
 	TargetRPM float64
+	TargetKmh float64
+	Pedal     string
 	Remaining int // seconds left in the phase, when counting down
 	Started   time.Time
 	// Set when the test has ended:
@@ -42,8 +59,11 @@ type Progress struct {
 	Err         string
 }
 
-// Runner runs one method; procedure.RunTSI wrapped is the first.
+// Runner runs one method (TSI, ASM… below).
 type Runner func(ctx context.Context, env procedure.Env, req Request) (*contract.TestBody, error)
+
+// CheckRunner runs one self-check (selfcheck.Run).
+type CheckRunner func(ctx context.Context, env procedure.Env, req selfcheck.Request) (*contract.CheckBody, error)
 
 // Committer stores a record durably (record.Maker.Commit).
 type Committer func(ctx context.Context, kind string, body any, simulated bool) (buffer.Msg, error)
@@ -53,10 +73,13 @@ type Lock func(ctx context.Context) (locked bool, reason string)
 
 // Options wire a lane.
 type Options struct {
-	Env       procedure.Env // Clock, Analyzer, Params, Stage, Log; Prompt is set by the lane
-	Runners   map[string]Runner
-	Commit    Committer
-	Lock      Lock                   // nil: never locked
+	Env     procedure.Env // Clock, Analyzer, Params, Stage, Log; Prompt is set by the lane
+	Runners map[string]Runner
+	Commit  Committer
+	Lock    Lock        // nil: never locked
+	Check   CheckRunner // nil: the lane runs no self-checks
+	// OnCheck is told of every committed check record (the self-check gate's Passed).
+	OnCheck   func(ctx context.Context, body *contract.CheckBody, msg buffer.Msg)
 	Simulated bool                   // records are flagged simulated (simulators or a sped-up clock)
 	Prompt    func(procedure.Prompt) // also receives every prompt (e.g. the demo's simulated driver)
 	Log       *slog.Logger
@@ -79,6 +102,7 @@ var (
 	ErrBusy          = errors.New("lane: a test is already running")
 	ErrLocked        = errors.New("lane: locked")
 	ErrUnknownMethod = errors.New("lane: unknown method")
+	ErrNoChecks      = errors.New("lane: this lane runs no self-checks")
 )
 
 // New returns a lane; nothing runs until Start.
@@ -95,6 +119,7 @@ func (l *Lane) Methods() []string {
 	for k := range l.o.Runners {
 		m = append(m, k)
 	}
+	slices.Sort(m)
 	return m
 }
 
@@ -138,11 +163,32 @@ func (l *Lane) Start(ctx context.Context, req Request) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("%w %q", ErrUnknownMethod, req.Method)
 	}
+	if req.Repair != nil {
+		rb := *req.Repair
+		rb.Test = &contract.TestBody{Vehicle: req.Vehicle}
+		if err := rb.Validate(); err != nil {
+			return 0, fmt.Errorf("lane: %w", err)
+		}
+	}
 	if l.o.Lock != nil {
 		if locked, why := l.o.Lock(ctx); locked {
 			return 0, fmt.Errorf("%w: %s", ErrLocked, why)
 		}
 	}
+	return l.begin(ctx, JobTest, req.Method, func(rctx context.Context) { l.run(rctx, ctx, run, req) })
+}
+
+// StartCheck begins a self-check in the background. The lock does not apply: the checks
+// are what unlocks the lane.
+func (l *Lane) StartCheck(ctx context.Context, req selfcheck.Request) (int64, error) {
+	if l.o.Check == nil {
+		return 0, ErrNoChecks
+	}
+	return l.begin(ctx, JobCheck, req.Check, func(rctx context.Context) { l.runCheck(rctx, ctx, req) })
+}
+
+// begin starts job unless something runs already.
+func (l *Lane) begin(ctx context.Context, kind, name string, job func(rctx context.Context)) (int64, error) {
 	l.mu.Lock()
 	if l.cur.Running {
 		l.mu.Unlock()
@@ -156,12 +202,12 @@ func (l *Lane) Start(ctx context.Context, req Request) (int64, error) {
 	done := l.done
 	l.mu.Unlock()
 	l.publish(func(p *Progress) {
-		*p = Progress{RunID: id, Method: req.Method, Running: true, Started: time.Now()}
+		*p = Progress{RunID: id, Kind: kind, Method: name, Running: true, Started: time.Now()}
 	})
 	go func() {
 		defer close(done)
 		defer cancel()
-		l.run(rctx, ctx, run, req)
+		job(rctx)
 	}()
 	return id, nil
 }
@@ -193,25 +239,37 @@ func (l *Lane) Wait(ctx context.Context) (Progress, error) {
 	return l.Progress(), nil
 }
 
-func (l *Lane) run(rctx, agentCtx context.Context, run Runner, req Request) {
+// env is the lane's procedure environment with prompts going to the watchers.
+func (l *Lane) env() procedure.Env {
 	env := l.o.Env
 	env.Prompt = func(p procedure.Prompt) {
 		l.publish(func(g *Progress) {
 			g.Phase, g.Prompt, g.TargetRPM, g.Remaining = p.Phase, p.Text, p.TargetRPM, p.Remaining
+			g.TargetKmh, g.Pedal = p.TargetKmh, p.Pedal
 		})
 		if l.o.Prompt != nil {
 			l.o.Prompt(p)
 		}
 	}
-	body, err := run(rctx, env, req)
+	return env
+}
+
+func (l *Lane) run(rctx, agentCtx context.Context, run Runner, req Request) {
+	body, err := run(rctx, l.env(), req)
 	if err != nil {
 		l.o.Log.Error("test could not be judged", "method", req.Method, "err", err)
 		l.publish(func(g *Progress) { g.Running = false; g.Err = err.Error() })
 		return
 	}
 	simulated := l.o.Simulated || body.ClockScale != 0
+	kind, rec := contract.KindTest, any(body)
+	if req.Repair != nil {
+		rb := *req.Repair
+		rb.Test = body
+		kind, rec = contract.KindRepair, &rb
+	}
 	// The record is committed even when the test was cancelled: an aborted test is a record.
-	msg, err := l.o.Commit(context.WithoutCancel(agentCtx), contract.KindTest, body, simulated)
+	msg, err := l.o.Commit(context.WithoutCancel(agentCtx), kind, rec, simulated)
 	if err != nil {
 		l.o.Log.Error("test record not stored", "method", req.Method, "err", err)
 		l.publish(func(g *Progress) { g.Running = false; g.Err = "not stored: " + err.Error() })
@@ -222,6 +280,46 @@ func (l *Lane) run(rctx, agentCtx context.Context, run Runner, req Request) {
 		g.Running = false
 		g.Verdict, g.AbortReason, g.RecordID, g.RecordSeq = body.Verdict, body.AbortReason, msg.ID, msg.Seq
 	})
+}
+
+func (l *Lane) runCheck(rctx, agentCtx context.Context, req selfcheck.Request) {
+	body, err := l.o.Check(rctx, l.env(), req)
+	if err != nil {
+		l.o.Log.Error("self-check could not be run", "check", req.Check, "err", err)
+		l.publish(func(g *Progress) { g.Running = false; g.Err = err.Error() })
+		return
+	}
+	ctx := context.WithoutCancel(agentCtx)
+	msg, err := l.o.Commit(ctx, contract.KindCheck, body, l.o.Simulated || body.ClockScale != 0)
+	if err != nil {
+		l.o.Log.Error("check record not stored", "check", req.Check, "err", err)
+		l.publish(func(g *Progress) { g.Running = false; g.Err = "not stored: " + err.Error() })
+		return
+	}
+	if l.o.OnCheck != nil {
+		l.o.OnCheck(ctx, body, msg)
+	}
+	l.o.Log.Info("self-check finished", "check", req.Check, "result", body.Result, "abort", body.AbortReason, "record", msg.ID)
+	l.publish(func(g *Progress) {
+		g.Running = false
+		g.Verdict, g.AbortReason, g.RecordID, g.RecordSeq = body.Result, body.AbortReason, msg.ID, msg.Seq
+	})
+}
+
+// Runners returns a Runner for every method procedure implements.
+func Runners() map[string]Runner {
+	adapt := func(run func(context.Context, procedure.Env, procedure.TestRequest) (*contract.TestBody, error)) Runner {
+		return func(ctx context.Context, env procedure.Env, req Request) (*contract.TestBody, error) {
+			return run(ctx, env, procedure.TestRequest{InspectionID: req.InspectionID, Vehicle: req.Vehicle})
+		}
+	}
+	return map[string]Runner{
+		contract.MethodTSI:       TSI,
+		contract.MethodASM:       adapt(procedure.RunASM),
+		contract.MethodVMAS:      adapt(procedure.RunVMAS),
+		contract.MethodFreeAccel: adapt(procedure.RunFreeAccel),
+		contract.MethodLugDown:   adapt(procedure.RunLugDown),
+	}
 }
 
 // TSI adapts procedure.RunTSI to a Runner.

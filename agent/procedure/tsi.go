@@ -8,38 +8,37 @@ import (
 	"time"
 
 	"imagent/agent/contract"
-	"imagent/agent/station"
 	"imagent/drivers"
 )
 
-// TSIRequest starts a two-speed idle test.
-type TSIRequest struct {
-	InspectionID string
-	Vehicle      contract.Vehicle
-}
-
 // tsiColumns are the process-data columns of a two-speed idle test (domain.md §2.1 item 6).
 var tsiColumns = []string{"t_s", "hc_ppm", "co_pct", "co2_pct", "o2_pct", "no_ppm",
-	"lambda", "lambda_analyzer", "rpm", "oil_temp_c"}
+	"lambda", "lambda_analyzer", "rpm", "oil_temp_c", "temp_c", "rh_pct", "pressure_kpa"}
 
-// RunTSI runs a two-speed idle test (GB 18285-2018; timeline in domain.md §2.1):
-// preconditioning, high idle (hold, then measure) and low idle (hold, then measure), one
-// process row per second from the first preconditioning prompt to the end. It returns the
-// record body for a pass, a fail or an abort; an error only when the run could not be
-// judged at all (missing parameters or limits).
+// RunTSI runs a two-speed idle test (GB 18285-2018; timeline in domain.md §2.1): analyzer
+// ready and zeroed, the pre-checks (ambient, oil temperature, HC residual, background
+// air), preconditioning, high idle (hold, then measure) and low idle (hold, then measure),
+// one process row per second from the first pre-check second to the end. Heavy vehicles
+// (GVW above tsi.heavy_gvw_kg) use the heavy speeds; vehicles with closed-loop fuel control
+// and a three-way catalyst have λ judged at high idle. It returns the record body for a
+// pass, a fail or an abort; an error only when the run could not be judged at all (missing
+// parameters or limits).
 func RunTSI(ctx context.Context, env Env, req TSIRequest) (*contract.TestBody, error) {
 	fuel, err := FuelByName(req.Vehicle.Fuel)
 	if err != nil {
 		return nil, err
 	}
-	q := &params{p: env.Params, method: contract.MethodTSI}
+	body := &contract.TestBody{InspectionID: req.InspectionID, Vehicle: req.Vehicle}
+	r := newRun(env, contract.MethodTSI, body)
+	q := r.q
 	heavy := req.Vehicle.GVWkg > q.v("heavy_gvw_kg")
 	pre, high := q.v("precondition_rpm_light"), q.v("high_idle_rpm_light")
 	if heavy {
 		pre, high = q.v("precondition_rpm_heavy"), q.v("high_idle_rpm_heavy")
 	}
+	r.oilMin = q.v("oil_temp_min_c")
 	t := tsi{
-		env: env, fuel: fuel, pre: pre, high: high,
+		run: r, fuel: fuel, pre: pre, high: high,
 		preTol:      q.v("precondition_rpm_tolerance"),
 		tol:         q.v("high_idle_rpm_tolerance"),
 		idleTol:     q.v("low_idle_rpm_tolerance"),
@@ -55,33 +54,36 @@ func RunTSI(ctx context.Context, env Env, req TSIRequest) (*contract.TestBody, e
 		probeO2Max:  q.v("probe_o2_max_pct"),
 		dilutionS:   q.secs("dilution_guard_s"),
 		lowFlowS:    q.secs("low_flow_guard_s"),
-		readyS:      q.secs("analyzer_ready_timeout_s"),
 		catalystTWC: req.Vehicle.Catalyst,
 	}
 	if q.err != nil {
 		return nil, q.err
 	}
-	body := &contract.TestBody{
-		Method: contract.MethodTSI, InspectionID: req.InspectionID, Vehicle: req.Vehicle,
-		Started: env.Clock.Now(), LimitStage: env.Stage,
+	body.Formulas = []contract.Formula{formulaRef("lambda")}
+	var srcs []source
+	if env.Tach != nil {
+		srcs = append(srcs, source{"tach", env.Tach})
 	}
-	s := env.Analyzer.Spec()
-	body.Devices = []contract.DeviceRef{{Name: s.Name, Protocol: s.Protocol, Model: s.Model, Port: s.Port}}
-	t.rec = newRecorder(env, tsiColumns)
-	defer t.rec.stop()
-	err = t.run(ctx, body)
-	return finish(body, t.rec, env.Clock, err)
+	if env.Analyzer != nil {
+		srcs = append(srcs, source{"analyzer", env.Analyzer})
+	}
+	if env.Weather != nil {
+		srcs = append(srcs, source{"weather", env.Weather})
+	}
+	r.rec = newRecorder(env, tsiColumns, srcs)
+	defer r.rec.stop()
+	err = t.test(ctx, body)
+	r.stopAnalyzerPump()
+	return finish(body, r.rec, env.Clock, err)
 }
 
 type tsi struct {
-	env                                      Env
-	rec                                      *recorder
+	*run
 	fuel                                     Fuel
 	pre, high, preTol, tol, idleTol, idleMax float64
 	idle                                     float64 // engine speed at the start of the low-idle hold
 	preS, hiHoldS, hiMeasS, loHoldS, loMeasS int
 	reachS, rpmOutS, dilutionS, lowFlowS     int
-	readyS                                   int
 	probeMin, probeO2Max                     float64
 	catalystTWC                              bool
 
@@ -89,10 +91,30 @@ type tsi struct {
 	rpmOut, dilution, lowFlow int
 }
 
-func (t *tsi) run(ctx context.Context, body *contract.TestBody) error {
-	if err := t.prepare(ctx); err != nil {
+func (t *tsi) test(ctx context.Context, body *contract.TestBody) error {
+	if t.env.Analyzer == nil {
+		return abort(AbortDeviceMissing, "two-speed idle needs an exhaust-gas analyzer")
+	}
+	want := [][2]string{{"high_idle", "co_pct"}, {"high_idle", "hc_ppm"}, {"low_idle", "co_pct"}, {"low_idle", "hc_ppm"}}
+	if t.catalystTWC {
+		want = append(want, [2]string{"high_idle", "lambda_min"}, [2]string{"high_idle", "lambda_max"})
+	}
+	if err := checkLimits(t.env, t.day, contract.MethodTSI, want); err != nil {
 		return err
 	}
+	if err := t.prepareAnalyzer(ctx); err != nil {
+		return err
+	}
+	if err := t.checkAmbient(ctx); err != nil {
+		return err
+	}
+	if err := t.hcResidual(ctx, t.rowOf); err != nil {
+		return err
+	}
+	if err := t.background(ctx, t.rowOf); err != nil {
+		return err
+	}
+	t.env.prompt(Prompt{Phase: "prepare", Text: "insert the probe at least 400 mm into the tailpipe", Action: ActionInsertProbe, Probe: true})
 	inWindow := func(target float64) func(sample) bool {
 		return func(s sample) bool { return t.inWindow(target, s.rpm) }
 	}
@@ -149,88 +171,8 @@ func (t *tsi) run(ctx context.Context, body *contract.TestBody) error {
 		return err
 	}
 	body.Phases = []contract.PhaseResult{hiRes, loRes}
-	t.env.prompt(Prompt{Phase: "done", Text: "test complete: release the pedal and remove the probe"})
+	t.env.prompt(Prompt{Phase: "done", Text: "test complete: release the pedal and remove the probe", Pedal: PedalRelease, Action: ActionRemoveProbe})
 	return nil
-}
-
-// prepare waits for the analyzer to be ready, zeroes it and starts the sample pump.
-func (t *tsi) prepare(ctx context.Context) error {
-	t.env.prompt(Prompt{Phase: "prepare", Text: "analyzer: waiting for ready, then zero"})
-	var last string
-	for i := 0; ; i++ {
-		ok, why := t.analyzerReady(ctx)
-		if ok {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		last = why
-		if i >= t.readyS*4 {
-			return abort(AbortAnalyzerNotReady, "after %d s: %s", t.readyS, last)
-		}
-		if err := t.env.Clock.Sleep(ctx, 250*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	err := t.env.Analyzer.Do(ctx, func(ctx context.Context, d drivers.Device) error {
-		if z, ok := d.(drivers.Zeroer); ok {
-			if err := z.Zero(ctx); err != nil {
-				return fmt.Errorf("zero: %w", err)
-			}
-		}
-		if p, ok := d.(drivers.Pump); ok {
-			if err := p.SetPump(ctx, true); err != nil {
-				return fmt.Errorf("pump on: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return abort(AbortZeroFailed, "%v", err)
-	}
-	// Commands hold the port, so the last reading predates them: start the timeline on a
-	// fresh one.
-	since := time.Now()
-	for i := 0; t.env.Analyzer.Snapshot().LastFrame.Before(since); i++ {
-		if i >= t.readyS*4 {
-			return abort(AbortNoData, "no reading after zero and pump on")
-		}
-		if err := t.env.Clock.Sleep(ctx, 250*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	t.env.prompt(Prompt{Phase: "prepare", Text: "insert the probe at least 400 mm into the tailpipe", Probe: true})
-	return nil
-}
-
-// analyzerReady reports whether the analyzer answers and is neither warming up nor busy,
-// asking it with its status command when it has one.
-func (t *tsi) analyzerReady(ctx context.Context) (bool, string) {
-	s := t.env.Analyzer.Snapshot()
-	if s.State != station.StateOK || !s.Reading.Status.Ready() {
-		return false, fmt.Sprintf("analyzer state %s %v %s", s.State, s.Reading.Status.Names(), s.Err)
-	}
-	var st drivers.Status
-	err := t.env.Analyzer.Do(ctx, func(ctx context.Context, d drivers.Device) error {
-		q, ok := d.(drivers.StatusQuerier)
-		if !ok {
-			return nil
-		}
-		var err error
-		st, err = q.Status(ctx)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Sprintf("status query: %v", err)
-	}
-	if !st.Ready() {
-		return false, fmt.Sprintf("analyzer reports %v", st.Names())
-	}
-	return true, ""
 }
 
 type sample struct {
@@ -243,22 +185,15 @@ type sample struct {
 // The engine-speed guard is on when rpmGuard is set, the gas guards (dilution, low flow)
 // when gasGuard is.
 func (t *tsi) second(ctx context.Context, phase string, target float64, rpmGuard, gasGuard bool) (sample, error) {
-	snap, err := t.rec.tick(ctx)
+	rd, err := t.rec.tick(ctx)
 	if err != nil {
 		return sample{}, err
 	}
-	v := snap.Reading.Values
-	s := sample{
-		hc: v[drivers.HCppm], co: v[drivers.COpct], co2: v[drivers.CO2pct], o2: v[drivers.O2pct],
-		no: v[drivers.NOppm], lambdaAn: v[drivers.Lambda], rpm: v[drivers.RPM], oil: v[drivers.OilTempC],
-		lowFlow: snap.Reading.Status&drivers.LowFlow != 0,
-		at:      snap.LastFrame,
+	s := t.sampleOf(rd)
+	t.rec.row(phase, t.rowOf(rd))
+	if err := t.checkOil(rd); err != nil {
+		return s, err
 	}
-	s.lambda = Lambda(t.fuel, s.co, s.co2, s.o2, s.hc)
-	t.rec.row(phase, map[string]float64{
-		"hc_ppm": s.hc, "co_pct": s.co, "co2_pct": s.co2, "o2_pct": s.o2, "no_ppm": s.no,
-		"lambda": s.lambda, "lambda_analyzer": s.lambdaAn, "rpm": s.rpm, "oil_temp_c": s.oil,
-	})
 	if rpmGuard {
 		t.rpmOut = count(t.rpmOut, !t.inWindow(target, s.rpm))
 		if t.rpmOut > t.rpmOutS {
@@ -280,6 +215,29 @@ func (t *tsi) second(ctx context.Context, phase string, target float64, rpmGuard
 	return s, nil
 }
 
+func (t *tsi) sampleOf(rd reading) sample {
+	v := rd.v
+	s := sample{
+		hc: v(drivers.HCppm), co: v(drivers.COpct), co2: v(drivers.CO2pct), o2: v(drivers.O2pct),
+		no: v(drivers.NOppm), lambdaAn: v(drivers.Lambda), rpm: v(drivers.RPM), oil: v(drivers.OilTempC),
+		lowFlow: rd.status["analyzer"]&drivers.LowFlow != 0,
+		at:      rd.at,
+	}
+	s.lambda = Lambda(t.fuel, s.co, s.co2, s.o2, s.hc)
+	return s
+}
+
+// rowOf is one process row of a reading.
+func (t *tsi) rowOf(rd reading) map[string]float64 {
+	s := t.sampleOf(rd)
+	tc, rh, p := t.ambientOf(rd)
+	return map[string]float64{
+		"hc_ppm": s.hc, "co_pct": s.co, "co2_pct": s.co2, "o2_pct": s.o2, "no_ppm": s.no,
+		"lambda": s.lambda, "lambda_analyzer": s.lambdaAn, "rpm": s.rpm, "oil_temp_c": s.oil,
+		"temp_c": tc, "rh_pct": rh, "pressure_kpa": p,
+	}
+}
+
 // inWindow reports whether rpm is in the window of a commanded speed; target 0 is idle,
 // whose window is centred on the speed it settled at.
 func (t *tsi) inWindow(target, rpm float64) bool {
@@ -294,20 +252,17 @@ func (t *tsi) inWindow(target, rpm float64) bool {
 	return math.Abs(rpm-target) <= t.tol
 }
 
-func count(n int, bad bool) int {
-	if bad {
-		return n + 1
-	}
-	return 0
-}
-
 // reach prompts for a target speed and records seconds until ok holds, or aborts.
 func (t *tsi) reach(ctx context.Context, phase string, target float64, ok func(sample) bool, probe bool) error {
 	text := fmt.Sprintf("raise engine speed to %.0f r/min", target)
 	if target == 0 {
 		text = "release the pedal: engine at idle"
 	}
-	t.env.prompt(Prompt{Phase: phase, Text: text, TargetRPM: target, Probe: probe})
+	p := Prompt{Phase: phase, Text: text, TargetRPM: target, Probe: probe}
+	if target == 0 {
+		p.Pedal = PedalRelease
+	}
+	t.env.prompt(p)
 	var last sample
 	for i := 0; i < t.reachS; i++ {
 		s, err := t.second(ctx, phase, target, false, false)
@@ -338,7 +293,11 @@ func (t *tsi) hold(ctx context.Context, phase string, target float64, n int, gas
 		if measure {
 			text += ": measuring"
 		}
-		t.env.prompt(Prompt{Phase: phase, Text: text, TargetRPM: target, Probe: gas, Remaining: n - i})
+		p := Prompt{Phase: phase, Text: text, TargetRPM: target, Probe: gas, Remaining: n - i}
+		if target == 0 {
+			p.Pedal = PedalRelease
+		}
+		t.env.prompt(p)
 		s, err := t.second(ctx, phase, target, true, gas)
 		if err != nil {
 			return nil, err
@@ -378,7 +337,7 @@ func (t *tsi) judge(phase string, ss []sample, lambdaWindow bool) (contract.Phas
 		checks = append(checks, struct{ q, bound string }{"lambda", "min"}, struct{ q, bound string }{"lambda", "max"})
 	}
 	for _, c := range checks {
-		j, err := judge(t.env, contract.MethodTSI, phase, c.q, means[c.q], c.bound)
+		j, err := judgeLimit(t.env, t.day, contract.MethodTSI, phase, c.q, means[c.q], c.bound)
 		if err != nil {
 			return res, err
 		}

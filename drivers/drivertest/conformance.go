@@ -237,3 +237,22 @@ func checkZero(t *testing.T, r drivers.Reading) {
 		t.Errorf("a failed Read returned the reading %+v; want the zero Reading", r)
 	}
 }
+
+// StartSim runs serve behind a pty (OpenSimPort with mode) and builds a driver on the
+// port with newDev and its options o, e.g. StartSim(t, sim.Serve, mode, acme.New, opts).
+func StartSim[O, D any](t testing.TB, serve ServeFunc, mode serial.Mode, newDev func(io.ReadWriter, O) (D, error), o O) D {
+	t.Helper()
+	sp := OpenSimPort(t, serve, mode)
+	d, err := newDev(sp.Port, o)
+	if err != nil {
+		t.Fatalf("drivertest: New: %v", err)
+	}
+	return d
+}
+
+// Context returns a context that ends after d or when the test ends, whichever is first.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -298,4 +300,146 @@ func TestSimPortStopKill(t *testing.T) {
 		t.Error("Read after Kill succeeded")
 	}
 	sp.Kill()
+}
+
+// TestReplayDir: each trace runs whole and bytewise with its case, and the ops must all be
+// used.
+func TestReplayDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/a.trace", []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var runs []string
+	ReplayDir(t, dir, map[string]int{"a.trace": 7}, func(t *testing.T, ctx context.Context, p *Playback, c int) {
+		runs = append(runs, fmt.Sprintf("%s %v %d", t.Name(), p.OneByte, c))
+		if _, err := p.Write([]byte{0x01}); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 3)
+		if _, err := drivers.ReadFull(ctx, p, buf, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Write([]byte{0x02, 0x03}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := drivers.ReadFull(ctx, p, buf[:1], time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+	want := []string{"TestReplayDir/a/whole false 7", "TestReplayDir/a/bytewise true 7"}
+	if fmt.Sprint(runs) != fmt.Sprint(want) {
+		t.Fatalf("runs %q, want %q", runs, want)
+	}
+}
+
+// TestReplayDirFails runs ReplayDir in a child test process on broken setups: each must
+// fail it.
+func TestReplayDirFails(t *testing.T) {
+	if which := os.Getenv("DRIVERTEST_REPLAY_CHILD"); which != "" {
+		dir := os.Getenv("DRIVERTEST_REPLAY_DIR")
+		noop := func(t *testing.T, ctx context.Context, p *Playback, c int) {}
+		switch which {
+		case "no-case":
+			ReplayDir(t, dir, map[string]int{}, noop)
+		case "missing-trace":
+			ReplayDir(t, dir, map[string]int{"a.trace": 1, "b.trace": 2}, noop)
+		case "unused-ops":
+			ReplayDir(t, dir, map[string]int{"a.trace": 1}, noop)
+		case "no-source":
+			if err := os.WriteFile(dir+"/a.trace", []byte("# nothing\n> 01\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ReplayDir(t, dir, map[string]int{"a.trace": 1}, func(t *testing.T, ctx context.Context, p *Playback, c int) {
+				p.Write([]byte{1})
+			})
+		case "empty-dir":
+			ReplayDir(t, t.TempDir(), map[string]int{}, noop)
+		}
+		return
+	}
+	for which, msg := range map[string]string{
+		"no-case":       "a.trace has no entry in traceCases",
+		"missing-trace": "traceCases names b.trace, which does not exist",
+		"unused-ops":    "drivertest: playback",
+		"no-source":     "a.trace: header has no source: line",
+		"empty-dir":     "no traces",
+	} {
+		t.Run(which, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(dir+"/a.trace", []byte(sample), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestReplayDirFails$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "DRIVERTEST_REPLAY_CHILD="+which, "DRIVERTEST_REPLAY_DIR="+dir)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), msg) {
+				t.Fatalf("child test: err %v, output:\n%s\nwant a failure mentioning %q", err, out, msg)
+			}
+		})
+	}
+}
+
+func TestNearWantValuesWantErr(t *testing.T) {
+	// The passing cases; each failing one is checked in a child, as above.
+	Near(t, "x", 1.05, 1, 0.1)
+	WantValues(t, drivers.Reading{Values: map[drivers.Quantity]float64{drivers.HCppm: 12}},
+		map[drivers.Quantity]float64{drivers.HCppm: 12})
+	WantErr(t, "acme", fmt.Errorf("acme: read: %w", drivers.ErrTimeout), drivers.ErrTimeout)
+}
+
+func TestNearWantValuesWantErrFail(t *testing.T) {
+	if which := os.Getenv("DRIVERTEST_ASSERT_CHILD"); which != "" {
+		switch which {
+		case "far":
+			Near(t, "x", 1.5, 1, 0.1)
+		case "nan":
+			Near(t, "x", math.NaN(), 1, 0.1)
+		case "missing":
+			WantValues(t, drivers.Reading{Values: map[drivers.Quantity]float64{drivers.COpct: 1}},
+				map[drivers.Quantity]float64{drivers.HCppm: 1})
+		case "extra":
+			WantValues(t, drivers.Reading{Values: map[drivers.Quantity]float64{drivers.HCppm: 1, drivers.COpct: 1}},
+				map[drivers.Quantity]float64{drivers.HCppm: 1})
+		case "wrong-err":
+			WantErr(t, "acme", fmt.Errorf("acme: %w", drivers.ErrFrame), drivers.ErrTimeout)
+		case "no-prefix":
+			WantErr(t, "acme", fmt.Errorf("other: %w", drivers.ErrTimeout), drivers.ErrTimeout)
+		}
+		return
+	}
+	for _, which := range []string{"far", "nan", "missing", "extra", "wrong-err", "no-prefix"} {
+		t.Run(which, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestNearWantValuesWantErrFail$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "DRIVERTEST_ASSERT_CHILD="+which)
+			if out, err := cmd.CombinedOutput(); err == nil {
+				t.Fatalf("child test passed; want it to fail:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestStartSimContext(t *testing.T) {
+	newPing := func(rw io.ReadWriter, greeting string) (ping, error) {
+		if greeting != "hello" {
+			return ping{}, fmt.Errorf("ping: options %q", greeting)
+		}
+		return ping{rw}, nil
+	}
+	if os.Getenv("DRIVERTEST_STARTSIM_CHILD") != "" {
+		StartSim(t, servePing, serial.Mode{BaudRate: 9600}, newPing, "bad")
+		return
+	}
+	dev := StartSim(t, servePing, serial.Mode{BaudRate: 9600}, newPing, "hello")
+	ctx := Context(t, 10*time.Second)
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 10*time.Second {
+		t.Fatalf("Context deadline %v, %v; want within 10 s", dl, ok)
+	}
+	if r, err := dev.Read(ctx); err != nil || r.Values[drivers.RPM] != 1 {
+		t.Fatalf("Read through StartSim = %+v, %v", r, err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStartSimContext$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "DRIVERTEST_STARTSIM_CHILD=1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), `drivertest: New: ping: options "bad"`) {
+		t.Fatalf("StartSim with a failing New: err %v, output:\n%s", err, out)
+	}
 }

@@ -11,6 +11,13 @@
 // one table (model.go); the codec (frame.go) is pure and shared with the simulator in
 // package nanhuasim, so scaling is written once.
 //
+// Calibration (items 9 to 13): WriteCalGas writes the calibration or check gas in the
+// two-phase style of sinq123/OBD (item, 06, data, 00/01) or the single-frame style of
+// luckyzjian/VMAS (one frame, 06 00), chosen by Opts.CalGasStyle (the model's own by
+// default); Span (item 10) and GasCheck (item 12) poll until 00, reading the 13 bytes of
+// progress data after each 05; PEF reads item 13. HCResidual measures the HC left in the
+// sample path the way the lane software does: pump through the probe, wait, read HC.
+//
 // New does no I/O: the analyzer may be warming up or switched off when the agent starts,
 // and the first Read tells whether the link works. Every transaction first drains stale
 // input, then writes the command and reads the reply within Opts.Timeout.

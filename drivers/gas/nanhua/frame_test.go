@@ -199,6 +199,17 @@ func TestCommandByte(t *testing.T) {
 		{FLA502, CmdWarmup, true, 0x35},
 		{FLA502, CmdFuelEthanol, true, 0x39},
 		{FLA502, CmdZero, true, 0x08}, // items below 10 read the same either way
+		{NHA503, CmdCalGas, false, 0x09},
+		{NHA503, CmdSpan, false, 0x0a},
+		{NHA503, CmdCheckGas, false, 0x0b},
+		{NHA503, CmdGasCheck, false, 0x0c},
+		{NHA503, CmdPEF, false, 0x0d},
+		{FLA502, CmdSpan, false, 0x0a},
+		{FLA502, CmdCalGas, true, 0x09},
+		{FLA502, CmdSpan, true, 0x10}, // VMAS cmdDemarcate
+		{FLA502, CmdCheckGas, true, 0x11},
+		{FLA502, CmdGasCheck, true, 0x12},
+		{FLA502, CmdPEF, true, 0x13}, // VMAS cmdGetPEF
 	} {
 		got, err := CommandByte(tc.m, tc.c, tc.hex)
 		if err != nil || got != tc.want {

@@ -52,13 +52,14 @@ type modelInfo struct {
 	fuelItem   int         // item number of "fuel = gasoline"; LPG, NG, ethanol follow
 	mainStatus statusStyle // meaning of byte 17 of the main data
 	hexItems   bool        // FLA502HexCommands may be set (the VMAS transcription)
+	calGas     CalGasStyle // how items 9 and 11 take the gas concentrations by default
 }
 
 // models is a read-only table; see firmware-notes/gas/nanhua.md for the sources.
 var models = map[Model]modelInfo{
-	NHA503:  {coDiv: 100, oilDiv: 10, statusItem: 38, warmupItem: 39, fuelItem: 40, mainStatus: statusBits},
-	FLA502:  {coDiv: 1000, oilDiv: 10, statusItem: 34, warmupItem: 35, fuelItem: 36, mainStatus: statusCode, hexItems: true},
-	CDF5000: {coDiv: 100, oilDiv: 1, statusItem: 38, warmupItem: 39, fuelItem: 40, mainStatus: statusBits},
+	NHA503:  {coDiv: 100, oilDiv: 10, statusItem: 38, warmupItem: 39, fuelItem: 40, mainStatus: statusBits, calGas: CalGasTwoPhase},
+	FLA502:  {coDiv: 1000, oilDiv: 10, statusItem: 34, warmupItem: 35, fuelItem: 36, mainStatus: statusCode, hexItems: true, calGas: CalGasSingleFrame},
+	CDF5000: {coDiv: 100, oilDiv: 1, statusItem: 38, warmupItem: 39, fuelItem: 40, mainStatus: statusBits, calGas: CalGasTwoPhase},
 }
 
 func lookup(m Model) (modelInfo, error) {
@@ -89,6 +90,11 @@ const (
 	CmdFuelLPG                     // next item
 	CmdFuelNG                      // next item
 	CmdFuelEthanol                 // next item (ethanol-blended gasoline)
+	CmdCalGas                      // item 9: write calibration-gas concentrations
+	CmdSpan                        // item 10: calibrate (span) with the gas written by item 9
+	CmdCheckGas                    // item 11: write check-gas concentrations
+	CmdGasCheck                    // item 12: automatic gas check with the gas written by item 11
+	CmdPEF                         // item 13: get PEF
 	cmdEnd
 )
 
@@ -103,7 +109,8 @@ func Cmds() []Cmd {
 
 func (c Cmd) String() string {
 	names := [...]string{"", "main data", "ambient", "pump air", "pump probe", "back-flush", "stop pump",
-		"leak check", "zero", "status", "warm-up", "fuel gasoline", "fuel LPG", "fuel NG", "fuel ethanol"}
+		"leak check", "zero", "status", "warm-up", "fuel gasoline", "fuel LPG", "fuel NG", "fuel ethanol",
+		"write calibration gas", "span", "write check gas", "gas check", "PEF"}
 	if c > 0 && int(c) < len(names) {
 		return names[c]
 	}
@@ -121,6 +128,8 @@ func (mi modelInfo) item(c Cmd) (int, bool) {
 		return mi.warmupItem, true
 	case c >= CmdFuelGasoline && c <= CmdFuelEthanol:
 		return mi.fuelItem + int(c-CmdFuelGasoline), true
+	case c >= CmdCalGas && c <= CmdPEF:
+		return 9 + int(c-CmdCalGas), true // items 9..13 are the same on every model
 	}
 	return 0, false
 }

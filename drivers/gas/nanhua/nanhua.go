@@ -32,27 +32,42 @@ type Opts struct {
 	// The sources disagree; see firmware-notes/gas/nanhua.md.
 	FLA502HexCommands bool
 
+	// CalGasStyle is how WriteCalGas sends the concentrations (items 9 and 11); the
+	// default CalGasAuto uses the model's own style. The sources disagree; see
+	// firmware-notes/gas/nanhua.md.
+	CalGasStyle CalGasStyle
+	// SpanFormat says how Span and GasCheck read the progress data (CO scale, checksum).
+	SpanFormat SpanFormat
+	// HCResidualTime is how long HCResidual pumps before it reads HC; default 15 s, the
+	// time luckyzjian/VMAS counts down (sds/sds/Sds.cs).
+	HCResidualTime time.Duration
+	// HCResidualAir makes HCResidual pump through the ambient-air inlet (item 3) instead
+	// of through the probe (item 4, the lane code's choice).
+	HCResidualAir bool
+
 	// Clock stamps readings; default time.Now.
 	Clock func() time.Time
 }
 
 // DefaultOpts are the values used for zero fields of Opts.
 var DefaultOpts = Opts{
-	Model:        NHA503,
-	Timeout:      time.Second,
-	Quiet:        20 * time.Millisecond,
-	PollInterval: 500 * time.Millisecond,
-	OpTimeout:    60 * time.Second,
+	Model:          NHA503,
+	Timeout:        time.Second,
+	Quiet:          20 * time.Millisecond,
+	PollInterval:   500 * time.Millisecond,
+	OpTimeout:      60 * time.Second,
+	HCResidualTime: 15 * time.Second,
 }
 
 // Dev is one analyzer on a serial link. Its methods may be called from several goroutines;
 // transactions are serialized, and a long zero or leak check lets other calls in between
 // its polls.
 type Dev struct {
-	rw   io.ReadWriter
-	o    Opts
-	mi   modelInfo
-	cmds [cmdEnd]byte
+	rw       io.ReadWriter
+	o        Opts
+	mi       modelInfo
+	cmds     [cmdEnd]byte
+	calStyle CalGasStyle // resolved from Opts.CalGasStyle and the model
 
 	mu   sync.Mutex // one transaction at a time
 	fuel Fuel       // under mu
@@ -65,6 +80,8 @@ var (
 	_ drivers.Pump          = (*Dev)(nil)
 	_ drivers.Ambient       = (*Dev)(nil)
 	_ drivers.StatusQuerier = (*Dev)(nil)
+	_ drivers.CalGasWriter  = (*Dev)(nil)
+	_ drivers.Spanner       = (*Dev)(nil)
 )
 
 // New returns a driver for the analyzer on rw (normally a go.bug.st/serial port at
@@ -83,22 +100,26 @@ func New(rw io.ReadWriter, o Opts) (*Dev, error) {
 	if _, _, ok := o.Fuel.ratios(); !ok {
 		return nil, fmt.Errorf("nanhua: unknown fuel %v", o.Fuel)
 	}
-	for _, p := range []struct {
-		v   *time.Duration
-		def time.Duration
-	}{{&o.Timeout, DefaultOpts.Timeout}, {&o.Quiet, DefaultOpts.Quiet},
-		{&o.PollInterval, DefaultOpts.PollInterval}, {&o.OpTimeout, DefaultOpts.OpTimeout}} {
-		if *p.v < 0 {
-			return nil, fmt.Errorf("nanhua: negative duration %v in options", *p.v)
-		}
-		if *p.v == 0 {
-			*p.v = p.def
-		}
+	if err := drivers.DefaultDurations(
+		drivers.Dur(&o.Timeout, DefaultOpts.Timeout),
+		drivers.Dur(&o.Quiet, DefaultOpts.Quiet),
+		drivers.Dur(&o.PollInterval, DefaultOpts.PollInterval),
+		drivers.Dur(&o.OpTimeout, DefaultOpts.OpTimeout),
+		drivers.Dur(&o.HCResidualTime, DefaultOpts.HCResidualTime),
+	); err != nil {
+		return nil, fmt.Errorf("nanhua: %w", err)
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	d := &Dev{rw: rw, o: o, mi: mi, fuel: o.Fuel}
+	d := &Dev{rw: rw, o: o, mi: mi, fuel: o.Fuel, calStyle: o.CalGasStyle}
+	switch o.CalGasStyle {
+	case CalGasAuto:
+		d.calStyle = mi.calGas
+	case CalGasTwoPhase, CalGasSingleFrame:
+	default:
+		return nil, fmt.Errorf("nanhua: unknown calibration-gas style %v", o.CalGasStyle)
+	}
 	for _, c := range Cmds() {
 		b, err := CommandByte(o.Model, c, o.FLA502HexCommands)
 		if err != nil {
@@ -301,28 +322,28 @@ func (d *Dev) simple(ctx context.Context, c Cmd) error {
 // drivers.ErrFrame) and the rest is read only then, so a garbage byte is reported at once
 // and the next transaction's drain discards what follows. Callers hold d.mu.
 func (d *Dev) transact(ctx context.Context, c Cmd, reply []byte, ack bool) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("nanhua: %v: %w", c, err)
-	}
-	if err := drivers.Drain(ctx, d.rw, d.o.Quiet); err != nil {
-		return fmt.Errorf("nanhua: %v: drain: %w", c, err)
-	}
-	if _, err := d.rw.Write([]byte{d.cmds[c]}); err != nil {
-		return fmt.Errorf("nanhua: %v: write: %w", c, err)
+	return d.exchange(ctx, c, []byte{d.cmds[c]}, reply, ack)
+}
+
+// exchange is transact with any request bytes (the data phase of a two-phase write, a
+// single-frame write); what names the operation in errors. Callers hold d.mu.
+func (d *Dev) exchange(ctx context.Context, what fmt.Stringer, req, reply []byte, ack bool) error {
+	if err := drivers.Send(ctx, d.rw, req, d.o.Quiet); err != nil {
+		return fmt.Errorf("nanhua: %v: %w", what, err)
 	}
 	deadline := time.Now().Add(d.o.Timeout)
 	if _, err := drivers.ReadFull(ctx, d.rw, reply[:1], d.o.Timeout); err != nil {
-		return fmt.Errorf("nanhua: %v: %w", c, err)
+		return fmt.Errorf("nanhua: %v: %w", what, err)
 	}
 	switch {
 	case reply[0] == NAK:
-		return fmt.Errorf("nanhua: %v: %w", c, drivers.ErrNAK)
+		return fmt.Errorf("nanhua: %v: %w", what, drivers.ErrNAK)
 	case ack && reply[0] != ACK:
-		return fmt.Errorf("nanhua: %v: first byte %#02x, want %#02x: %w", c, reply[0], ACK, drivers.ErrFrame)
+		return fmt.Errorf("nanhua: %v: first byte %#02x, want %#02x: %w", what, reply[0], ACK, drivers.ErrFrame)
 	}
 	if len(reply) > 1 {
 		if _, err := drivers.ReadFull(ctx, d.rw, reply[1:], time.Until(deadline)); err != nil {
-			return fmt.Errorf("nanhua: %v: %w", c, err)
+			return fmt.Errorf("nanhua: %v: %w", what, err)
 		}
 	}
 	return nil

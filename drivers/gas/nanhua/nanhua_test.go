@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,49 +20,19 @@ func fast(m nanhua.Model) nanhua.Opts {
 	return nanhua.Opts{Model: m, Timeout: 200 * time.Millisecond, Quiet: 2 * time.Millisecond, PollInterval: time.Millisecond}
 }
 
-func near(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if math.Abs(got-want) > tol {
-		t.Errorf("%s = %v, want %v ± %v", what, got, want, tol)
-	}
-}
-
-func wantValues(t *testing.T, r drivers.Reading, want map[drivers.Quantity]float64) {
-	t.Helper()
-	if len(r.Values) != len(want) {
-		t.Errorf("got %d values %v, want %d", len(r.Values), r.Values, len(want))
-	}
-	for q, v := range want {
-		got, ok := r.Values[q]
-		if !ok {
-			t.Errorf("missing %s", q)
-			continue
-		}
-		near(t, string(q), got, v, 1e-9)
-	}
-}
-
-func wantErr(t *testing.T, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("err = %v, want %v", err, target)
-	}
-	if !strings.HasPrefix(err.Error(), "nanhua: ") {
-		t.Errorf("error %q lacks the package prefix", err)
-	}
-}
-
 // traceCases says, for every file in testdata, how to drive the Dev and what must come out.
-var traceCases = map[string]struct {
+type traceCase struct {
 	opts func() nanhua.Opts
 	run  func(t *testing.T, ctx context.Context, d *nanhua.Dev)
-}{
+}
+
+var traceCases = map[string]traceCase{
 	"main_nha503.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
 		r, err := d.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, map[drivers.Quantity]float64{drivers.HCppm: 123, drivers.COpct: 0.52, drivers.CO2pct: 14.6,
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.HCppm: 123, drivers.COpct: 0.52, drivers.CO2pct: 14.6,
 			drivers.O2pct: 0.45, drivers.NOppm: 850, drivers.RPM: 2480, drivers.OilTempC: 86.5, drivers.Lambda: 1.01})
 		if r.Status != 0 || len(r.Raw) != nanhua.MainLen || r.Time.IsZero() {
 			t.Errorf("status %v, raw % x, time %v", r.Status.Names(), r.Raw, r.Time)
@@ -77,8 +43,8 @@ var traceCases = map[string]struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "co_pct", r.Values[drivers.COpct], 0.523, 1e-9)
-		near(t, "oil_temp_c", r.Values[drivers.OilTempC], 86.5, 1e-9)
+		drivertest.Near(t, "co_pct", r.Values[drivers.COpct], 0.523, 1e-9)
+		drivertest.Near(t, "oil_temp_c", r.Values[drivers.OilTempC], 86.5, 1e-9)
 		if r.Status != drivers.Warmup {
 			t.Errorf("status = %v, want warmup", r.Status.Names())
 		}
@@ -88,9 +54,9 @@ var traceCases = map[string]struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		near(t, "oil_temp_c (whole °C)", r.Values[drivers.OilTempC], 86, 1e-9)
-		near(t, "computed lambda", r.Values[drivers.Lambda], 1.006997, 1e-6)
-		near(t, "co_pct", r.Values[drivers.COpct], 0.2, 1e-9)
+		drivertest.Near(t, "oil_temp_c (whole °C)", r.Values[drivers.OilTempC], 86, 1e-9)
+		drivertest.Near(t, "computed lambda", r.Values[drivers.Lambda], 1.006997, 1e-6)
+		drivertest.Near(t, "co_pct", r.Values[drivers.COpct], 0.2, 1e-9)
 		if len(r.Raw) != nanhua.MainLegacyLen {
 			t.Errorf("raw has %d bytes", len(r.Raw))
 		}
@@ -100,7 +66,7 @@ var traceCases = map[string]struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantValues(t, r, map[drivers.Quantity]float64{drivers.HCppm: -3, drivers.COpct: -0.01, drivers.CO2pct: 0.04,
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.HCppm: -3, drivers.COpct: -0.01, drivers.CO2pct: 0.04,
 			drivers.O2pct: 20.9, drivers.NOppm: -2, drivers.RPM: 0, drivers.OilTempC: 25, drivers.Lambda: 0})
 		if r.Status != drivers.LowFlow|drivers.SensorAged {
 			t.Errorf("status = %v, want low_flow sensor_aged", r.Status.Names())
@@ -115,7 +81,7 @@ var traceCases = map[string]struct {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantValues(t, r, want)
+			drivertest.WantValues(t, r, want)
 		}
 	}},
 	"zero.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
@@ -124,7 +90,7 @@ var traceCases = map[string]struct {
 		}
 	}},
 	"zero_failed.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
-		wantErr(t, d.Zero(ctx), drivers.ErrFailed)
+		drivertest.WantErr(t, "nanhua", d.Zero(ctx), drivers.ErrFailed)
 	}},
 	"leak.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
 		for _, want := range []bool{true, false} {
@@ -143,11 +109,11 @@ var traceCases = map[string]struct {
 	}},
 	"nak.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
 		r, err := d.Read(ctx)
-		wantErr(t, err, drivers.ErrNAK)
+		drivertest.WantErr(t, "nanhua", err, drivers.ErrNAK)
 		if r.Values != nil || r.Raw != nil {
 			t.Errorf("NAK gave a reading %+v", r)
 		}
-		wantErr(t, d.SetPump(ctx, true), drivers.ErrNAK)
+		drivertest.WantErr(t, "nanhua", d.SetPump(ctx, true), drivers.ErrNAK)
 	}},
 	"warmup_nha503.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
 		checkWarmup(t, ctx, d, drivers.Warmup, 90*time.Second)
@@ -159,17 +125,81 @@ var traceCases = map[string]struct {
 	"fla502_hex.trace": {func() nanhua.Opts { o := fast(nanhua.FLA502); o.FLA502HexCommands = true; return o }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
 		checkWarmup(t, ctx, d, drivers.Zeroing, 0)
 	}},
+	"calgas_two_phase_nha503.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		if err := d.WriteCalGas(ctx, drivers.CalGas{C3H8ppm: 3200, COpct: 8, CO2pct: 12, NOppm: 3000, O2pct: 0.5}, false); err != nil {
+			t.Fatal(err)
+		}
+		drivertest.WantErr(t, "nanhua", d.WriteCalGas(ctx, drivers.CalGas{C3H8ppm: 200, COpct: 0.5, CO2pct: 12, NOppm: 300}, true), drivers.ErrChecksum)
+	}},
+	"calgas_single_fla502.trace": {func() nanhua.Opts { return fast(nanhua.FLA502) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		if err := d.WriteCalGas(ctx, drivers.CalGas{C3H8ppm: 3200, COpct: 8, CO2pct: 12, NOppm: 3000}, false); err != nil {
+			t.Fatal(err)
+		}
+		drivertest.WantErr(t, "nanhua", d.WriteCalGas(ctx, drivers.CalGas{C3H8ppm: 200, COpct: 0.5, CO2pct: 12, NOppm: 300}, true), drivers.ErrFailed)
+	}},
+	"span_nha503.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		r, err := d.Span(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.HCppm: 1600, drivers.COpct: 7.97, drivers.CO2pct: 11.96,
+			drivers.O2pct: 0, drivers.NOppm: 2991, drivers.PEF: 0.505})
+		if len(r.Raw) != nanhua.SpanLen || r.Raw[0] != nanhua.ResultBusy {
+			t.Errorf("raw % x", r.Raw)
+		}
+	}},
+	"span_failed.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		r, err := d.Span(ctx)
+		drivertest.WantErr(t, "nanhua", err, drivers.ErrFailed)
+		if r.Values != nil {
+			t.Errorf("failed span returned values %v", r.Values)
+		}
+	}},
+	"gascheck_fla502_hex.trace": {func() nanhua.Opts { o := fast(nanhua.FLA502); o.FLA502HexCommands = true; return o }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		r, err := d.GasCheck(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drivertest.WantValues(t, r, map[drivers.Quantity]float64{drivers.HCppm: 101, drivers.COpct: 0.498, drivers.CO2pct: 11.98,
+			drivers.O2pct: 0, drivers.NOppm: 299, drivers.PEF: 0.505})
+	}},
+	"span_no_progress.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		r, err := d.Span(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drivertest.Near(t, "hc", r.Values[drivers.HCppm], 1616, 0)
+		drivertest.Near(t, "co", r.Values[drivers.COpct], 8, 1e-9)
+		drivertest.Near(t, "pef", r.Values[drivers.PEF], 0.505, 1e-9)
+		if len(r.Raw) != nanhua.MainLen {
+			t.Errorf("raw % x", r.Raw)
+		}
+	}},
+	"pef.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		pef, err := d.PEF(ctx)
+		if err != nil || pef != 0.505 {
+			t.Fatalf("PEF = %v, %v", pef, err)
+		}
+		_, err = d.PEF(ctx)
+		drivertest.WantErr(t, "nanhua", err, drivers.ErrNAK)
+	}},
+	"hc_residual.trace": {func() nanhua.Opts { o := fast(nanhua.NHA503); o.HCResidualTime = time.Millisecond; return o }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
+		hc, err := d.HCResidual(ctx)
+		if err != nil || hc != 12 {
+			t.Fatalf("HCResidual = %v, %v; want 12", hc, err)
+		}
+	}},
 	"noise.trace": {func() nanhua.Opts { return fast(nanhua.NHA503) }, func(t *testing.T, ctx context.Context, d *nanhua.Dev) {
 		for i, want := range []error{drivers.ErrFrame, nil, drivers.ErrChecksum, nil} {
 			r, err := d.Read(ctx)
 			if want != nil {
-				wantErr(t, err, want)
+				drivertest.WantErr(t, "nanhua", err, want)
 				continue
 			}
 			if err != nil {
 				t.Fatalf("read %d: %v", i, err)
 			}
-			near(t, "hc_ppm", r.Values[drivers.HCppm], 123, 0)
+			drivertest.Near(t, "hc_ppm", r.Values[drivers.HCppm], 123, 0)
 		}
 	}},
 }
@@ -189,51 +219,13 @@ func checkWarmup(t *testing.T, ctx context.Context, d *nanhua.Dev, wantStatus dr
 // TestTraces replays every testdata/*.trace, whole and one byte per Read, and checks that
 // the Dev wrote exactly the trace's bytes and used all of them.
 func TestTraces(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.trace")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no traces: %v", err)
-	}
-	for _, file := range files {
-		name := filepath.Base(file)
-		tc, ok := traceCases[name]
-		if !ok {
-			t.Errorf("%s has no entry in traceCases", name)
-			continue
-		}
-		f, err := os.Open(file)
+	drivertest.ReplayDir(t, "testdata", traceCases, func(t *testing.T, ctx context.Context, p *drivertest.Playback, tc traceCase) {
+		d, err := nanhua.New(p, tc.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := drivertest.ParseTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(tr.Header, "\n"), "source:") {
-			t.Errorf("%s: header has no source: line", name)
-		}
-		for _, oneByte := range []bool{false, true} {
-			t.Run(strings.TrimSuffix(name, ".trace")+map[bool]string{false: "/whole", true: "/bytewise"}[oneByte], func(t *testing.T) {
-				p := drivertest.NewPlayback(tr)
-				p.OneByte = oneByte
-				d, err := nanhua.New(p, tc.opts())
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				tc.run(t, ctx, d)
-				if err := p.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-	}
-	for name := range traceCases {
-		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
-			t.Errorf("traceCases names %s, which does not exist", name)
-		}
-	}
+		tc.run(t, ctx, d)
+	})
 }
 
 func TestNewOptions(t *testing.T) {
@@ -244,6 +236,8 @@ func TestNewOptions(t *testing.T) {
 		{Model: nanhua.NHA503, FLA502HexCommands: true},
 		{Model: nanhua.NHA503, Timeout: -time.Second},
 		{Model: nanhua.NHA503, Fuel: 7},
+		{Model: nanhua.NHA503, CalGasStyle: 9},
+		{Model: nanhua.NHA503, HCResidualTime: -time.Second},
 	} {
 		if _, err := nanhua.New(p, o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
@@ -281,20 +275,10 @@ func TestConformance(t *testing.T) {
 
 // startSim runs sim behind a real pty and returns a Dev on the serial side.
 func startSim(t *testing.T, sim *nanhuasim.Sim, o nanhua.Opts) *nanhua.Dev {
-	t.Helper()
-	sp := drivertest.OpenSimPort(t, sim.Serve, mode9600)
-	d, err := nanhua.New(sp.Port, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return drivertest.StartSim(t, sim.Serve, mode9600, nanhua.New, o)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return drivertest.Context(t, 20*time.Second) }
 
 // TestSerialNoise: every fault mode gives an error (never a panic or a bogus reading),
 // and the same Dev reads correctly once the line is clean again.
@@ -306,36 +290,22 @@ func TestSerialNoise(t *testing.T) {
 	if err := d.SetPump(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		mode nanhuasim.Mode
-		want error
-	}{
-		{nanhuasim.Garbage, drivers.ErrFrame},
-		{nanhuasim.BadChecksum, drivers.ErrChecksum},
-		{nanhuasim.Truncated, drivers.ErrTimeout},
-		{nanhuasim.NAKAll, drivers.ErrNAK},
-		{nanhuasim.Silent, drivers.ErrTimeout},
-		{nanhuasim.Garbage, drivers.ErrFrame},
-	} {
-		sim.SetMode(tc.mode)
-		for range 2 {
-			r, err := d.Read(ctx)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("mode %v: Read err = %v, want %v", tc.mode, err, tc.want)
+	drivertest.Noise[nanhuasim.Mode]{
+		Device: d, SetMode: sim.SetMode, Normal: nanhuasim.Normal,
+		Cases: []drivertest.NoiseCase[nanhuasim.Mode]{
+			{Mode: nanhuasim.Garbage, Want: drivers.ErrFrame},
+			{Mode: nanhuasim.BadChecksum, Want: drivers.ErrChecksum},
+			{Mode: nanhuasim.Truncated, Want: drivers.ErrTimeout},
+			{Mode: nanhuasim.NAKAll, Want: drivers.ErrNAK},
+			{Mode: nanhuasim.Silent, Want: drivers.ErrTimeout},
+			{Mode: nanhuasim.Garbage, Want: drivers.ErrFrame},
+		},
+		Check: func(t *testing.T, mode nanhuasim.Mode, r drivers.Reading) {
+			if s := r.Values[drivers.COpct] + r.Values[drivers.CO2pct]; s < 14.5 || s > 15.5 {
+				t.Errorf("after mode %v: CO+CO2 = %v, want a car's 14.5..15.5", mode, s)
 			}
-			if r.Values != nil {
-				t.Errorf("mode %v: Read returned values with an error", tc.mode)
-			}
-		}
-		sim.SetMode(nanhuasim.Normal)
-		r, err := d.Read(ctx)
-		if err != nil {
-			t.Fatalf("after mode %v, Normal: %v", tc.mode, err)
-		}
-		if s := r.Values[drivers.COpct] + r.Values[drivers.CO2pct]; s < 14.5 || s > 15.5 {
-			t.Errorf("after mode %v: CO+CO2 = %v, want a car's 14.5..15.5", tc.mode, s)
-		}
-	}
+		},
+	}.Run(t, ctx)
 }
 
 // TestSimSession walks through a lane's pre-test sequence against the simulator over a pty.
@@ -371,9 +341,9 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "o2 (pump off)", r.Values[drivers.O2pct], 20.9, 1e-9)
-	near(t, "co2 (pump off)", r.Values[drivers.CO2pct], 0.04, 1e-9)
-	near(t, "rpm at idle", r.Values[drivers.RPM], nanhuasim.IdleRPM, 15)
+	drivertest.Near(t, "o2 (pump off)", r.Values[drivers.O2pct], 20.9, 1e-9)
+	drivertest.Near(t, "co2 (pump off)", r.Values[drivers.CO2pct], 0.04, 1e-9)
+	drivertest.Near(t, "rpm at idle", r.Values[drivers.RPM], nanhuasim.IdleRPM, 15)
 
 	if err := d.Zero(ctx); err != nil {
 		t.Fatalf("Zero: %v", err)
@@ -391,9 +361,9 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "co+co2 (probe in)", r.Values[drivers.COpct]+r.Values[drivers.CO2pct], 15, 0.5)
-	near(t, "hc clean", r.Values[drivers.HCppm], 30, 3)
-	near(t, "lambda clean", r.Values[drivers.Lambda], 1.00, 0.03)
+	drivertest.Near(t, "co+co2 (probe in)", r.Values[drivers.COpct]+r.Values[drivers.CO2pct], 15, 0.5)
+	drivertest.Near(t, "hc clean", r.Values[drivers.HCppm], 30, 3)
+	drivertest.Near(t, "lambda clean", r.Values[drivers.Lambda], 1.00, 0.03)
 	if r.Status != 0 {
 		t.Errorf("status = %v", r.Status.Names())
 	}
@@ -414,7 +384,7 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	near(t, "o2 (probe out)", r.Values[drivers.O2pct], 20.9, 1e-9)
+	drivertest.Near(t, "o2 (probe out)", r.Values[drivers.O2pct], 20.9, 1e-9)
 	if r.Status != drivers.LowFlow|drivers.SensorAged {
 		t.Errorf("status = %v, want low_flow sensor_aged", r.Status.Names())
 	}
@@ -434,7 +404,7 @@ func TestSimSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValues(t, a, map[drivers.Quantity]float64{drivers.TempC: 31.5, drivers.PressureKPa: 99.8, drivers.RHpct: 72.3})
+	drivertest.WantValues(t, a, map[drivers.Quantity]float64{drivers.TempC: 31.5, drivers.PressureKPa: 99.8, drivers.RHpct: 72.3})
 }
 
 // TestSimLegacyAndHex: the 19-byte firmware (λ computed by the driver agrees with the
@@ -458,8 +428,8 @@ func TestSimLegacyAndHex(t *testing.T) {
 		t.Errorf("raw is %d bytes", len(r.Raw))
 	}
 	e := nanhuasim.Exhaust{HCppm: r.Values[drivers.HCppm], COpct: r.Values[drivers.COpct], CO2pct: r.Values[drivers.CO2pct], O2pct: r.Values[drivers.O2pct]}
-	near(t, "driver λ vs simulator λ", r.Values[drivers.Lambda], nanhuasim.Lambda(e, nanhua.Gasoline), 1e-9)
-	near(t, "λ", r.Values[drivers.Lambda], 1.0, 0.03)
+	drivertest.Near(t, "driver λ vs simulator λ", r.Values[drivers.Lambda], nanhuasim.Lambda(e, nanhua.Gasoline), 1e-9)
+	drivertest.Near(t, "λ", r.Values[drivers.Lambda], 1.0, 0.03)
 	if st, err := d.Status(ctx); err != nil || st != 0 {
 		t.Errorf("Status over hex command = %v, %v", st.Names(), err)
 	}
@@ -471,7 +441,7 @@ func TestZeroBounds(t *testing.T) {
 	o.PollInterval, o.OpTimeout = 20*time.Millisecond, 300*time.Millisecond
 	d := startSim(t, sim, o)
 
-	wantErr(t, d.Zero(ctxT(t)), drivers.ErrTimeout)
+	drivertest.WantErr(t, "nanhua", d.Zero(ctxT(t)), drivers.ErrTimeout)
 
 	// The simulator's zero is still running (05) when ctx, shorter than OpTimeout, ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

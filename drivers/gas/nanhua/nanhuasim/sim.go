@@ -1,23 +1,23 @@
 // Package nanhuasim simulates a Nanhua/Fuli single-byte-command gas analyzer (the device
-// side of package nanhua), with warm-up, zeroing, leak check, pump, a simulated car and
-// fault injection. It serves examples, driver tests over a real pty, agent end-to-end
-// tests and bench demos. It is not the specification: traces in ../testdata are.
+// side of package nanhua), with warm-up, zeroing, leak check, pump, calibration- and
+// check-gas writes in both styles, span and gas check with a reading that rises towards
+// the bottle, PEF, HC hanging in the sample path, a simulated car and fault injection. It
+// serves examples, driver tests over a real pty, agent end-to-end tests and bench demos.
+// It is not the specification: traces in ../testdata are.
 package nanhuasim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"imagent/drivers"
 	"imagent/drivers/gas/nanhua"
+	"imagent/drivers/simport"
 )
 
 // Mode is a fault-injection mode, settable while the simulator runs.
@@ -62,6 +62,23 @@ type Options struct {
 	Legacy19          bool // answer main data with the 19-byte old-firmware frame
 	FLA502HexCommands bool // accept FLA-502 items from 10 on as VMAS sends them (see nanhua.Opts)
 
+	// CalGasStyle is how items 9 and 11 take the concentrations (CalGasAuto: the model's).
+	CalGasStyle nanhua.CalGasStyle
+	// SpanFormat is how span and gas-check progress data are sent.
+	SpanFormat nanhua.SpanFormat
+	// SpanTime is how long a span (item 10) or gas check (item 12) runs; 0 finishes at
+	// once, without progress data. The bench's reading of the gas rises towards the bottle
+	// values with a time constant of SpanTime/5.
+	SpanTime time.Duration
+	SpanFail bool    // the span and the gas check fail (answer 01)
+	PEF      float64 // propane equivalence factor, default 0.505
+
+	// ResidualHC is the HC (ppm) hanging in the probe and hose at power-up; it is flushed
+	// out with time constant ResidualTau (default 4 s) while the pump samples through the
+	// probe. SetResidualHC sets it again.
+	ResidualHC  float64
+	ResidualTau time.Duration
+
 	Vehicle Vehicle          // default NewCar(Seed)
 	Ambient nanhua.Ambient   // default 20 °C, 101.3 kPa, 50 %
 	Clock   func() time.Time // default time.Now
@@ -83,7 +100,13 @@ const (
 	opNone opKind = iota
 	opZero
 	opLeak
+	opSpan
+	opCheck
 )
+
+// staleInput is how long a half-received gas write may wait for its next byte before
+// the simulator forgets it and reads the byte as a new command.
+const staleInput = time.Second
 
 // Sim is one simulated analyzer. Its setters are safe to call while Serve runs.
 type Sim struct {
@@ -102,6 +125,16 @@ type Sim struct {
 	aged    bool
 	ambient nanhua.Ambient
 	fuel    nanhua.Fuel
+
+	calStyle nanhua.CalGasStyle
+	pend     []byte             // bytes of a gas write being received
+	pendCmd  nanhua.Cmd         // CmdCalGas or CmdCheckGas
+	pendWant int                // bytes the write needs
+	pendAt   time.Time          // time of the last byte of pend
+	gas      [2]*drivers.CalGas // written calibration [0] and check [1] gas
+	opStart  time.Time
+	hang     float64 // HC hanging in the sample path, ppm
+	hangAt   time.Time
 }
 
 // New returns a simulator; a bad Options.Model is reported by Serve.
@@ -121,12 +154,27 @@ func New(o Options) *Sim {
 	if o.Ambient == (nanhua.Ambient{}) {
 		o.Ambient = nanhua.Ambient{TempC: 20, PressureKPa: 101.3, RHpct: 50}
 	}
+	if o.PEF == 0 {
+		o.PEF = 0.505
+	}
+	if o.ResidualTau <= 0 {
+		o.ResidualTau = 4 * time.Second
+	}
 	s := &Sim{
 		o:       o,
 		cmds:    make(map[byte]nanhua.Cmd),
 		start:   o.Clock(),
 		rng:     rand.New(rand.NewPCG(o.Seed, 0x73696d)),
 		ambient: o.Ambient,
+		hang:    o.ResidualHC,
+	}
+	s.hangAt = s.start
+	s.calStyle = o.CalGasStyle
+	if s.calStyle == nanhua.CalGasAuto {
+		s.calStyle = nanhua.CalGasTwoPhase
+		if o.Model == nanhua.FLA502 {
+			s.calStyle = nanhua.CalGasSingleFrame
+		}
 	}
 	for _, c := range nanhua.Cmds() {
 		b, err := nanhua.CommandByte(o.Model, c, o.FLA502HexCommands)
@@ -167,6 +215,33 @@ func (s *Sim) SetAmbient(a nanhua.Ambient) {
 	s.mu.Unlock()
 }
 
+// SetResidualHC puts ppm of HC in the sample path (e.g. after a dirty car).
+func (s *Sim) SetResidualHC(ppm float64) {
+	s.mu.Lock()
+	s.flush(s.o.Clock())
+	s.hang = max(ppm, 0)
+	s.mu.Unlock()
+}
+
+// CalGas returns the calibration gas (check false) or check gas last written, and
+// whether one was written.
+func (s *Sim) CalGas(check bool) (drivers.CalGas, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gas[gasIndex(check)]
+	if g == nil {
+		return drivers.CalGas{}, false
+	}
+	return *g, true
+}
+
+func gasIndex(check bool) int {
+	if check {
+		return 1
+	}
+	return 0
+}
+
 // PumpOn reports whether the pump samples from the probe.
 func (s *Sim) PumpOn() bool {
 	s.mu.Lock()
@@ -181,12 +256,6 @@ func (s *Sim) Fuel() nanhua.Fuel {
 	return s.fuel
 }
 
-// pollSlice bounds one blocking Read, so ctx is honoured.
-const pollSlice = 50 * time.Millisecond
-
-// idleWait is how long Serve waits before reading again while nobody has the port open.
-const idleWait = 20 * time.Millisecond
-
 // Serve answers commands on rw until ctx is done (then it returns nil) or rw fails. rw is
 // normally a pty master (simport.Open): EIO there means no process has the slave open,
 // and Serve waits and retries. If rw has SetReadDeadline, ctx is honoured within 50 ms;
@@ -195,78 +264,44 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	if s.err != nil {
 		return s.err
 	}
-	dl, _ := rw.(interface{ SetReadDeadline(time.Time) error })
-	var b [1]byte
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dl != nil {
-			if err := dl.SetReadDeadline(time.Now().Add(pollSlice)); err != nil {
-				return fmt.Errorf("nanhuasim: set read deadline: %w", err)
-			}
-		}
-		n, err := rw.Read(b[:])
-		if err != nil {
-			switch {
-			case ctx.Err() != nil, errors.Is(err, io.EOF):
-				return nil
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue
-			case errors.Is(err, syscall.EIO): // nobody has the slave open
-				if !sleep(ctx, idleWait) {
-					return nil
-				}
-				continue
-			default:
-				return fmt.Errorf("nanhuasim: read: %w", err)
-			}
-		}
-		if n == 0 {
-			continue
-		}
-		reply := s.Reply(b[0])
-		if len(reply) == 0 {
-			continue
-		}
-		if _, err := rw.Write(reply); err != nil {
-			if errors.Is(err, syscall.EIO) || ctx.Err() != nil {
-				continue
-			}
-			return fmt.Errorf("nanhuasim: write: %w", err)
-		}
-	}
+	return simport.Server{Name: "nanhuasim", Input: simport.PerByte(s.Reply), BufSize: 1}.Serve(ctx, rw)
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// Reply is the simulator's answer to one command byte, after fault injection (nil for
-// no answer). Serve calls it; tests may call it directly.
-func (s *Sim) Reply(cmd byte) []byte {
+// Reply is the simulator's answer to one byte from the host, after fault injection (nil
+// for no answer, and while a gas write is still being received). Serve calls it; tests
+// may call it directly. Silent and NAKAll leave the device's state alone.
+func (s *Sim) Reply(in byte) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.o.Clock()
-	c, ok := s.cmds[cmd]
-	var r []byte
-	if ok {
-		r = s.answer(c, now)
-	} else {
-		r = []byte{nanhua.NAK}
-	}
 	switch s.mode {
 	case Silent:
 		return nil
 	case NAKAll:
+		s.pend = nil
 		return []byte{nanhua.NAK}
+	}
+	now := s.o.Clock()
+	s.flush(now)
+	var r []byte
+	if s.pend != nil && now.Sub(s.pendAt) < staleInput {
+		s.pend = append(s.pend, in)
+		s.pendAt = now
+		if len(s.pend) < s.pendWant {
+			return nil
+		}
+		r = s.gasWritten()
+	} else {
+		s.pend = nil
+		if c, ok := s.cmds[in]; ok {
+			r = s.answer(c, in, now)
+		} else {
+			r = []byte{nanhua.NAK}
+		}
+	}
+	if r == nil {
+		return nil
+	}
+	switch s.mode {
 	case Garbage:
 		g := make([]byte, len(r))
 		for i := range g {
@@ -288,10 +323,24 @@ func (s *Sim) Reply(cmd byte) []byte {
 // garbageStart are first bytes no reply of this protocol starts with.
 var garbageStart = []byte{0x07, 0x3f, 0x55, 0x7e, 0xa5, 0xc3, 0xf0, 0xff}
 
-// answer is the correct reply to c; s.mu is held.
-func (s *Sim) answer(c nanhua.Cmd, now time.Time) []byte {
+// answer is the correct reply to c, received as byte in; s.mu is held.
+func (s *Sim) answer(c nanhua.Cmd, in byte, now time.Time) []byte {
 	ack := []byte{nanhua.ACK}
 	switch c {
+	case nanhua.CmdCalGas, nanhua.CmdCheckGas:
+		s.pendCmd, s.pendAt = c, now
+		if s.calStyle == nanhua.CalGasSingleFrame {
+			s.pend, s.pendWant = []byte{in}, nanhua.CalFrameLen
+			return nil
+		}
+		s.pend, s.pendWant = []byte{}, nanhua.CalDataLen
+		return ack
+	case nanhua.CmdSpan:
+		return s.span(opSpan, false, now)
+	case nanhua.CmdGasCheck:
+		return s.span(opCheck, true, now)
+	case nanhua.CmdPEF:
+		return nanhua.EncodePEF(s.o.PEF)
 	case nanhua.CmdMain:
 		return s.mainFrame(now)
 	case nanhua.CmdAmbient:
@@ -342,7 +391,7 @@ func (s *Sim) runOp(k opKind, d time.Duration, fail bool, now time.Time) byte {
 		if d <= 0 {
 			return result
 		}
-		s.op, s.opEnd = k, now.Add(d)
+		s.op, s.opStart, s.opEnd = k, now, now.Add(d)
 		return nanhua.ResultBusy
 	}
 	return nanhua.NAK // the other operation is running
@@ -375,6 +424,8 @@ func (s *Sim) mainFrame(now time.Time) []byte {
 	st := s.status(now)
 	if s.pump != pumpProbe || st&(drivers.Zeroing|drivers.LeakCheck) != 0 {
 		e.HCppm, e.COpct, e.CO2pct, e.O2pct, e.NOppm = air.HCppm, air.COpct, air.CO2pct, air.O2pct, air.NOppm
+	} else {
+		e.HCppm += s.hang
 	}
 	x := nanhua.Main{
 		HC: e.HCppm, CO: e.COpct, CO2: e.CO2pct, O2: e.O2pct, NO: e.NOppm,
@@ -413,4 +464,52 @@ func Lambda(e Exhaust, f nanhua.Fuel) float64 {
 		return 0
 	}
 	return l
+}
+
+// gasWritten ends a gas write whose bytes are all in s.pend; s.mu is held.
+func (s *Sim) gasWritten() []byte {
+	b := s.pend
+	s.pend = nil
+	i := gasIndex(s.pendCmd == nanhua.CmdCheckGas)
+	if s.calStyle == nanhua.CalGasSingleFrame {
+		_, g, err := nanhua.DecodeCalFrame(b, s.o.Model)
+		if err != nil {
+			return []byte{nanhua.ACK, nanhua.ResultFailed}
+		}
+		s.gas[i] = &g
+		return []byte{nanhua.ACK, nanhua.ResultOK}
+	}
+	g, err := nanhua.DecodeCalData(b)
+	if err != nil {
+		return []byte{nanhua.ResultFailed}
+	}
+	s.gas[i] = &g
+	return []byte{nanhua.ResultOK}
+}
+
+// span starts, polls or finishes a span or gas check; s.mu is held.
+func (s *Sim) span(k opKind, check bool, now time.Time) []byte {
+	g := s.gas[gasIndex(check)]
+	if g == nil && s.op != k {
+		return []byte{nanhua.ResultFailed} // no gas written: nothing to calibrate against
+	}
+	r := s.runOp(k, s.o.SpanTime, s.o.SpanFail, now)
+	if r != nanhua.ResultBusy {
+		return []byte{r}
+	}
+	// The bench's reading rises towards the bottle's values.
+	f := 1 - math.Exp(-5*now.Sub(s.opStart).Seconds()/s.o.SpanTime.Seconds())
+	x := nanhua.Span{HC: f * g.C3H8ppm * s.o.PEF, CO: f * g.COpct, CO2: f * g.CO2pct, O2: f * g.O2pct, NO: f * g.NOppm, PEF: s.o.PEF}
+	return nanhua.EncodeSpan(x, s.o.Model, s.o.SpanFormat)
+}
+
+// flush advances the HC hanging in the sample path to now: it decays while the pump
+// samples through the probe. s.mu is held.
+func (s *Sim) flush(now time.Time) {
+	if dt := now.Sub(s.hangAt); dt > 0 && s.pump == pumpProbe && s.hang > 0 {
+		s.hang *= math.Exp(-dt.Seconds() / s.o.ResidualTau.Seconds())
+	}
+	if now.After(s.hangAt) {
+		s.hangAt = now
+	}
 }
