@@ -12,18 +12,36 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 10s
 TESTFLAGS ?=
 
-.PHONY: all build test demo bench fuzz cross arm-smoke size vet lint clean
+.PHONY: all build test chaos bench-drain demo bench fuzz cross arm-smoke size vet lint clean
 
 all: build
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/imagent ./agent
 
-# The test command README.md names and .ci/run calls.
+# The test command README.md names and .ci/run calls. It includes the bounded form of the
+# fault-injection suite (agent/chaos); its figure lines are printed at the end.
 test:
 	@test -x /usr/sbin/mosquitto || ./.ci/deps mosquitto
 	$(GO) vet -tags $(TAGS) ./...
-	$(GO) test -tags $(TAGS) -count=1 -timeout 20m $(TESTFLAGS) ./...
+	@mkdir -p $(BIN) && rm -f $(BIN)/chaos-figures.txt
+	CHAOS_FIGURES=$(CURDIR)/$(BIN)/chaos-figures.txt $(GO) test -tags $(TAGS) -count=1 -timeout 20m $(TESTFLAGS) ./...
+	@cat $(BIN)/chaos-figures.txt 2>/dev/null || true
+
+# The long form of the fault-injection suite (more kills, longer outages, more records;
+# about 15 minutes). Needs root for the tmpfs and network-namespace scenarios.
+chaos:
+	@mkdir -p $(BIN)
+	@CHAOS_LONG=1 $(GO) test -tags $(TAGS) -count=1 -timeout 60m -v -run 'Chaos' ./agent/chaos > $(BIN)/chaos.log 2>&1; rc=$$?; \
+	  grep -E '^(chaos:|--- |FAIL|ok)' $(BIN)/chaos.log; echo "full log: $(BIN)/chaos.log"; exit $$rc
+
+# Drain benchmark: a 10,000-record ASM-size backlog through mosquitto to the reference
+# platform with acks; prints records/s, wire bytes per record and the agent's peak RSS.
+bench-drain:
+	@mkdir -p $(BIN)
+	@IMAGENT_BENCH_DRAIN=1 $(GO) test -tags $(TAGS) -count=1 -timeout 30m -v -run 'BenchDrain' ./agent/chaos > $(BIN)/bench-drain.log 2>&1; rc=$$?; \
+	  grep -E '^(bench|--- |FAIL|ok)' $(BIN)/bench-drain.log; exit $$rc
+	$(GO) test -tags $(TAGS) -run '^$$' -bench 'Append' -benchtime 2000x ./buffer
 
 demo: build
 	$(BIN)/imagent demo

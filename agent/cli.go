@@ -33,6 +33,8 @@ commands:
   check      run the daily device self-checks (check run)
   selftest   check this build on this box: SQLite, formulas, pseudo-terminals
   soak       produce records continuously and sync them (fault-injection tests)
+  status     the outbox's backlog, last ack, uplink and clock state (read-only; --data DIR or --config FILE)
+  outbox     outbox tools: imagent outbox salvage QUARANTINED_FILE copies its readable rows back
   version    print the version
 `
 
@@ -73,6 +75,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSelftest(ctx, rest, stdout, stderr)
 	case "soak":
 		return cmdSoak(ctx, rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, stdout, stderr)
+	case "outbox":
+		return cmdOutbox(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "imagent", version)
 		return nil

@@ -35,6 +35,7 @@ type runtime struct {
 	gate    *selfcheck.Gate
 	boards  []*promptsink.Board
 	bootID  string
+	health  health        // runtime_health.go
 	cons    *consoleParts // the technicians' console (runtime_console.go)
 }
 
@@ -43,6 +44,8 @@ type runtimeOpts struct {
 	clock     procedure.Clock        // default: the wall clock
 	simulated bool                   // every test record is flagged simulated
 	prompt    func(procedure.Prompt) // also receives every prompt (a simulated driver)
+	wall      record.Clock           // default: the kernel's clock (fault tests inject one)
+	maintain  time.Duration          // how often the outbox is maintained (default 30 s)
 	configDir string                 // where the configuration file is (region overrides are looked up beside it)
 	devices   []*station.Device      // instruments built elsewhere (a simulated lane), instead of cfg.Devices
 
@@ -56,14 +59,19 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro ru
 	if err := os.MkdirAll(cfg.Agent.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	ob, err := buffer.Open(ctx, filepath.Join(cfg.Agent.DataDir, "outbox.db"), buffer.Opts{})
+	wall := ro.wall
+	if wall == nil {
+		wall = record.KernelClock{}
+	}
+	ob, err := buffer.Open(ctx, filepath.Join(cfg.Agent.DataDir, "outbox.db"), outboxOpts(cfg, wall))
 	if err != nil {
 		return nil, err
 	}
-	for _, q := range ob.Quarantined() {
-		log.Error("outbox was corrupt: moved aside, a new one was opened", "file", q)
-	}
+	logQuarantine(log, ob.Quarantined())
 	rt := &runtime{cfg: cfg, log: log, outbox: ob, bootID: record.BootID(), devices: ro.devices}
+	rt.health = health{wall: wall, maintainEvery: ro.maintain, quotaBytes: int64(cfg.Buffer.QuotaMB) << 20,
+		quarantine: ob.Quarantined()}
+	rt.health.watcher = rt.newWatcher(wall)
 	for _, d := range cfg.Devices {
 		open, err := serialOpener(d)
 		if err != nil {
@@ -81,16 +89,18 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, ro ru
 		return nil, err
 	}
 	topics := contract.Topics{Station: cfg.Station.ID, Lane: cfg.Station.Lane}
-	rt.uplink = uplink.New(ob, uplink.Options{
+	rt.uplink = uplink.New(ob, uplinkOpts(cfg, uplink.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID,
 		Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, TLS: tlsCfg,
 		Topics: topics, KeepAlive: cfg.MQTT.KeepAlive.Duration,
 		ConnectTimeout: cfg.MQTT.ConnectTimeout.Duration, AckTimeout: cfg.MQTT.AckTimeout.Duration,
 		Window: cfg.MQTT.Window, BackoffMin: cfg.MQTT.BackoffMin.Duration, BackoffMax: cfg.MQTT.BackoffMax.Duration,
 		StatusFunc: rt.status, Version: version, BootID: rt.bootID, Logger: log.With("part", "uplink"),
-	})
+		OnStall: rt.onStall,
+	}))
 	rt.maker = &record.Maker{
 		Outbox: ob, Station: cfg.Station.ID, Lane: cfg.Station.Lane, Version: version, BootID: rt.bootID,
+		Now: wall.Now, Clock: wall.Quality, OnRefused: rt.onRefused,
 		OnCommit: func(m buffer.Msg) {
 			log.Info("record stored", "seq", m.Seq, "id", m.ID, "kind", m.Kind)
 			rt.uplink.Kick()
@@ -122,6 +132,7 @@ func (rt *runtime) run(ctx context.Context) error {
 	}
 	var upErr error
 	wg.Go(func() { upErr = rt.uplink.Run(ctx) })
+	wg.Go(func() { rt.background(ctx) })
 	wg.Wait()
 	return upErr
 }
@@ -144,21 +155,10 @@ func (rt *runtime) device(role string) (*station.Device, error) {
 // status is the retained status message the uplink publishes.
 func (rt *runtime) status() contract.Status {
 	now := time.Now()
-	st := contract.Status{V: contract.Version, State: "online", Version: version, BootID: rt.bootID,
-		Time: now.UTC(), Clock: record.ClockQuality()}
+	st := contract.Status{V: contract.Version, State: "online", Version: version, BootID: rt.bootID}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if s, err := rt.outbox.Stats(ctx); err == nil {
-		b := &contract.Backlog{Pending: s.ByState[buffer.Pending], Sent: s.ByState[buffer.Sent],
-			Rejected: s.ByState[buffer.Rejected], OldestUnackedSeq: s.OldestUnackedSeq}
-		if !s.OldestUnacked.IsZero() {
-			b.OldestUnackedAgeS = int64(now.Sub(s.OldestUnacked).Seconds())
-		}
-		st.Backlog = b
-	}
-	if u := rt.uplink.State(); !u.LastAck.IsZero() {
-		st.LastAck = u.LastAck.UTC()
-	}
+	rt.healthStatus(ctx, &st, now) // runtime_health.go
 	for _, d := range rt.devices {
 		s := d.Snapshot()
 		age := s.Age(now).Seconds()

@@ -34,6 +34,16 @@ func migrations() []string {
 			reason TEXT);
 		CREATE INDEX records_state_seq ON records(state, seq);
 		CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);`,
+		// 2: ages measured on the uptime ledger (capacity.go), and indexes for eviction by
+		// kind and for retention of acked records.
+		// size is length(payload), kept so that sizes are summed without reading payloads
+		// (a length() of a large blob walks its overflow pages).
+		`ALTER TABLE records ADD COLUMN created_up_ms INTEGER;
+		ALTER TABLE records ADD COLUMN acked_up_ms INTEGER;
+		ALTER TABLE records ADD COLUMN size INTEGER;
+		CREATE INDEX records_kind_seq ON records(kind, seq);
+		CREATE INDEX records_size_unknown ON records(seq) WHERE size IS NULL;
+		CREATE INDEX records_acked_up ON records(acked_up_ms) WHERE state = 'acked';`,
 	}
 }
 
@@ -58,11 +68,15 @@ func Open(ctx context.Context, path string, o Opts) (*Outbox, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fail("open: create directory", err)
 	}
-	ob := &Outbox{path: abs}
+	ob := &Outbox{path: abs, opts: o.withDefaults()}
 
 	had := sidecars(abs)
 	db, err := openChecked(ctx, abs)
 	var salvagedSeq int64
+	if errors.Is(err, errCorrupt) && o.Secondary {
+		// Never move a file from under the agent that owns it.
+		return nil, fmt.Errorf("buffer: open %s: %w (the agent quarantines it when it next starts)", abs, err)
+	}
 	if errors.Is(err, errCorrupt) {
 		// The file is closed (a failed check closes it) before it is moved. Companion files
 		// that only our own check created say nothing about the damage: drop them.
@@ -93,6 +107,22 @@ func (o *Outbox) init(ctx context.Context, salvagedSeq int64) error {
 	if err := migrate(ctx, o.db, SchemaVersion()); err != nil {
 		return err
 	}
+	o.schema = SchemaVersion()
+	if err := o.db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&o.pageSize); err != nil {
+		return fail("read page_size", err)
+	}
+	// After a checkpoint that empties the WAL, SQLite truncates the file to this size, so a
+	// burst of writes does not leave a large WAL behind. A per-connection setting: the pool
+	// keeps its one connection for the life of the Outbox.
+	if _, err := o.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA journal_size_limit = %d`, o.opts.walLimit())); err != nil {
+		return fail("set journal_size_limit", err)
+	}
+	if _, err := o.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, max(16, o.opts.walLimit()/o.pageSize/2))); err != nil {
+		return fail("set wal_autocheckpoint", err)
+	}
+	if err := o.initLedger(ctx); err != nil {
+		return err
+	}
 	if salvagedSeq > 0 {
 		last, _, err := readChain(ctx, o.db)
 		if err != nil {
@@ -103,6 +133,14 @@ func (o *Outbox) init(ctx context.Context, salvagedSeq int64) error {
 				return fail("salvaged seq", err)
 			}
 		}
+	}
+	seq, _, err := readChain(ctx, o.db)
+	if err != nil {
+		return fail("read seq", err)
+	}
+	o.openedSeq = seq
+	if o.opts.Secondary {
+		return nil
 	}
 	// Nothing is in flight before the first connection.
 	if _, err := o.exec(ctx, `UPDATE records SET state = ? WHERE state = ?`, string(Pending), string(Sent)); err != nil {
@@ -122,7 +160,10 @@ func dsn(path string, params string) string {
 	return "file:" + esc + "?" + params
 }
 
-const rwParams = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate"
+// rwParams are the outbox's connection settings. auto_vacuum=incremental only takes effect on
+// a new file (set before its first table): pages freed by eviction are then given back to
+// the filesystem by PRAGMA incremental_vacuum. A file made without it reuses its free pages.
+const rwParams = "_auto_vacuum=incremental&_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate"
 
 // openChecked checks an existing file with PRAGMA quick_check on a read-only connection, then
 // opens path with the outbox settings and verifies that they took effect. Errors that mean the

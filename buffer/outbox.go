@@ -25,6 +25,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -83,8 +84,62 @@ type Msg struct {
 	Reason   string    // reject reason from the platform, if any
 }
 
-// Opts configures an Outbox. The zero value gives the defaults.
-type Opts struct{}
+// Opts configures an Outbox. The zero value gives the defaults: no byte quota, acked records
+// kept for 30 days of uptime, at least 1 MiB kept free on the filesystem.
+type Opts struct {
+	// QuotaBytes bounds the outbox: the database pages in use plus the WAL file. Over it,
+	// Append and Maintain evict acked records (oldest first), then telemetry (oldest first,
+	// acked or not); un-acked regulated records (test, check, repair, event) are never
+	// evicted. When only those are left, Append refuses new telemetry with ErrQuotaFull and
+	// still accepts regulated records (the rest of the disk is their reserve). 0: no quota.
+	QuotaBytes int64
+	// Retention is how long acked records are kept for local lookup, measured on the uptime
+	// ledger (see capacity.go), never on the wall clock. 0: DefaultRetention; < 0: forever
+	// (quota permitting).
+	Retention time.Duration
+	// MinFreeBytes is the free space Maintain keeps on the filesystem by evicting and
+	// checkpointing, so a checkpoint always has room to run. 0: DefaultMinFree.
+	MinFreeBytes int64
+	// Uptime returns the kernel's boot id and milliseconds since boot (CLOCK_BOOTTIME). Nil:
+	// read from the kernel. Tests replace it.
+	Uptime func() (bootID string, ms int64)
+	// Secondary opens the outbox beside the agent that owns it (a technician's command):
+	// records the agent has sent are not requeued.
+	Secondary bool
+	// SyncedWall returns the wall clock and whether it is synchronised. When it is, both when
+	// the ledger was last saved and now, the time between (the box switched off) is added to
+	// the ledger at Open. Nil: powered-off time never counts.
+	SyncedWall func() (time.Time, bool)
+}
+
+// Option defaults.
+const (
+	DefaultRetention = 30 * 24 * time.Hour
+	DefaultMinFree   = 1 << 20
+)
+
+func (o Opts) withDefaults() Opts {
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.MinFreeBytes <= 0 {
+		o.MinFreeBytes = DefaultMinFree
+	}
+	if o.Uptime == nil {
+		o.Uptime = KernelUptime
+	}
+	return o
+}
+
+// walLimit is the WAL size above which Maintain checkpoints with TRUNCATE, and the
+// journal_size_limit: an eighth of the quota, between 256 KiB and 4 MiB (4 MiB without a
+// quota). SQLite's own checkpoints run at half of it (wal_autocheckpoint).
+func (o Opts) walLimit() int64 {
+	if o.QuotaBytes <= 0 {
+		return 4 << 20
+	}
+	return min(max(o.QuotaBytes/8, 256<<10), 4<<20)
+}
 
 // Stats describes the outbox contents.
 type Stats struct {
@@ -92,13 +147,24 @@ type Stats struct {
 	ByKind           map[Kind]KindStats // only kinds that have records
 	OldestUnacked    time.Time          // Created of the lowest-seq pending or sent record; zero if none
 	OldestUnackedSeq int64              // its seq; 0 if none
-	LastSeq          int64              // the last seq assigned (the persisted counter)
-	FileBytes        int64              // database + -wal + -shm files on disk
+	// OldestUnackedAge is how long ago, on the uptime ledger, the oldest un-acked record was
+	// made: unaffected by wall-clock steps; time the box was off does not count. -1 if there
+	// is none or it predates the ledger.
+	OldestUnackedAge time.Duration
+	LastSeq          int64         // the last seq assigned (the persisted counter)
+	LastAck          time.Time     // wall time of the last platform ack; zero if none
+	LastAckAge       time.Duration // ledger time since the last ack; -1 if none
+	Uptime           time.Duration // the uptime ledger now
+	FileBytes        int64         // database + -wal + -shm files on disk
+	UsedBytes        int64         // database pages in use + WAL file: what the quota limits
+	WALBytes         int64         // the -wal file
+	Evicted          int64         // telemetry records evicted un-acked to make room, ever
+	Refused          int64         // telemetry records refused at quota, ever
 }
 
 // KindStats counts the records of one kind by state; Bytes is the total payload size of all of
-// them, whatever their state.
-type KindStats struct{ Pending, Sent, Acked, Rejected, Bytes int64 }
+// them, whatever their state, UnackedBytes that of the pending and sent ones.
+type KindStats struct{ Pending, Sent, Acked, Rejected, Bytes, UnackedBytes int64 }
 
 var (
 	// ErrNotFound is returned (wrapped) by Get and BySeq when no record matches.
@@ -112,6 +178,9 @@ var (
 	// ErrSchemaTooNew is wrapped into the error of Open on a file written by a newer version of
 	// the agent. The file is left as it is.
 	ErrSchemaTooNew = errors.New("buffer: database schema is newer than this program")
+	// ErrQuotaFull is wrapped into the error of an Append of telemetry refused because the
+	// outbox is at its quota and nothing more can be evicted. Nothing was stored.
+	ErrQuotaFull = errors.New("buffer: outbox quota reached")
 )
 
 // Meta keys used by the outbox itself. SetMeta refuses keys with this prefix.
@@ -126,6 +195,28 @@ type Outbox struct {
 	db          *sql.DB
 	path        string
 	quarantined []string
+	opts        Opts
+	schema      int   // the file's schema version (Inspect reads older files too)
+	pageSize    int64 // bytes
+	readOnly    bool  // opened by Inspect
+
+	openedSeq int64 // the last seq assigned before this Open
+
+	mu  sync.Mutex // guards led
+	led ledger
+}
+
+// OpenedSeq is the last seq that had been assigned when Open returned: records up to it
+// were made by an earlier run of the agent, which may have published them.
+func (o *Outbox) OpenedSeq() int64 { return o.openedSeq }
+
+// LastSeq returns the last seq assigned (the persisted counter).
+func (o *Outbox) LastSeq(ctx context.Context) (int64, error) {
+	seq, _, err := readChain(ctx, o.db)
+	if err != nil {
+		return 0, fail("last seq", err)
+	}
+	return seq, nil
 }
 
 // Quarantined lists the files that Open found corrupt and moved aside (PATH.corrupt-<unix-nanos>,
@@ -140,6 +231,11 @@ func (o *Outbox) Path() string { return o.path }
 
 // Close closes the database. Records not yet acked stay in the file.
 func (o *Outbox) Close() error {
+	if !o.readOnly {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = o.saveLedger(ctx) // best effort: a crash loses as much, and the ledger copes
+		cancel()
+	}
 	if err := o.db.Close(); err != nil {
 		return fmt.Errorf("buffer: close: %w", err)
 	}
@@ -158,6 +254,9 @@ func (o *Outbox) Append(ctx context.Context, kind Kind, build func(seq int64, pr
 	}
 	if build == nil {
 		return Msg{}, errors.New("buffer: append: nil build func")
+	}
+	if err := o.admit(ctx, kind); err != nil {
+		return Msg{}, err
 	}
 	tx, err := o.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -184,8 +283,8 @@ func (o *Outbox) Append(ctx context.Context, kind Kind, build func(seq int64, pr
 	m := Msg{Seq: seq, ID: id, Kind: kind, Payload: payload, Hash: sum[:], State: Pending,
 		Created: time.UnixMilli(time.Now().UnixMilli())}
 
-	_, err = tx.ExecContext(ctx, `INSERT INTO records(seq, id, kind, payload, hash, state, epoch, attempts, created_unix_ms, reason)
-		VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, '')`, seq, id, string(kind), payload, m.Hash, string(Pending), m.Created.UnixMilli())
+	_, err = tx.ExecContext(ctx, `INSERT INTO records(seq, id, kind, payload, hash, state, epoch, attempts, created_unix_ms, reason, created_up_ms, size)
+		VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, '', ?, ?)`, seq, id, string(kind), payload, m.Hash, string(Pending), m.Created.UnixMilli(), o.uptimeMS(), len(payload))
 	if err != nil {
 		if isUniqueViolation(err) {
 			return Msg{}, fmt.Errorf("buffer: append seq %d: id %q: %w", seq, id, ErrDuplicateID)
@@ -237,6 +336,7 @@ func (o *Outbox) MarkSent(ctx context.Context, epoch int64, seqs ...int64) error
 	if len(seqs) == 0 {
 		return nil
 	}
+	o.relieve(ctx)
 	tx, err := o.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fail("mark sent: begin", err)
@@ -286,21 +386,22 @@ func (o *Outbox) Ack(ctx context.Context, ids ...string) (int64, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
+	o.relieve(ctx)
 	tx, err := o.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fail("ack: begin", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	stmt, err := tx.PrepareContext(ctx, `UPDATE records SET state = ?, acked_unix_ms = ?
+	stmt, err := tx.PrepareContext(ctx, `UPDATE records SET state = ?, acked_unix_ms = ?, acked_up_ms = ?
 		WHERE id = ? AND state IN (?, ?)`)
 	if err != nil {
 		return 0, fail("ack", err)
 	}
 	defer stmt.Close()
-	now := time.Now().UnixMilli()
+	now, up := time.Now().UnixMilli(), o.uptimeMS()
 	var total int64
 	for _, id := range ids {
-		res, err := stmt.ExecContext(ctx, string(Acked), now, id, string(Pending), string(Sent))
+		res, err := stmt.ExecContext(ctx, string(Acked), now, up, id, string(Pending), string(Sent))
 		if err != nil {
 			return 0, fail(fmt.Sprintf("ack %q", id), err)
 		}
@@ -309,6 +410,15 @@ func (o *Outbox) Ack(ctx context.Context, ids ...string) (int64, error) {
 			return 0, fail(fmt.Sprintf("ack %q", id), err)
 		}
 		total += n
+	}
+	if total > 0 {
+		// In the same transaction: the last ack time costs no extra sync.
+		if err := setMeta(ctx, tx, metaLastAckUnix, strconv.FormatInt(now, 10)); err != nil {
+			return 0, fail("ack", err)
+		}
+		if err := setMeta(ctx, tx, metaLastAckUp, strconv.FormatInt(up, 10)); err != nil {
+			return 0, fail("ack", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fail("ack: commit", err)
@@ -378,7 +488,15 @@ func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
 		ByState: map[State]int64{Pending: 0, Sent: 0, Acked: 0, Rejected: 0},
 		ByKind:  map[Kind]KindStats{},
 	}
-	rows, err := o.db.QueryContext(ctx, `SELECT kind, state, count(*), coalesce(sum(length(payload)), 0)
+	st.OldestUnackedAge, st.LastAckAge = -1, -1
+	// Never length(payload) here when it can be helped: the GROUP BY sorter would carry
+	// every payload (hundreds of MB for a large backlog). Sizes of rows from before the
+	// size column are filled in by Maintain; until then they count as 0.
+	sizeExpr := `length(payload)` // schema 1 (Inspect of an old file)
+	if o.schema >= 2 {
+		sizeExpr = `size`
+	}
+	rows, err := o.db.QueryContext(ctx, `SELECT kind, state, count(*), coalesce(sum(`+sizeExpr+`), 0)
 		FROM records GROUP BY kind, state`)
 	if err != nil {
 		return Stats{}, fail("stats", err)
@@ -395,8 +513,10 @@ func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
 		switch State(state) {
 		case Pending:
 			ks.Pending += n
+			ks.UnackedBytes += bytes
 		case Sent:
 			ks.Sent += n
+			ks.UnackedBytes += bytes
 		case Acked:
 			ks.Acked += n
 		case Rejected:
@@ -417,24 +537,50 @@ func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
 		UNION ALL SELECT min(seq) FROM records WHERE state = ?)`, string(Pending), string(Sent)).Scan(&oldest); err != nil {
 		return Stats{}, fail("stats", err)
 	}
+	now := o.uptimeMS()
+	st.Uptime = time.Duration(now) * time.Millisecond
 	if oldest.Valid {
 		var ms int64
-		if err := o.db.QueryRowContext(ctx, `SELECT coalesce(created_unix_ms, 0) FROM records WHERE seq = ?`,
-			oldest.Int64).Scan(&ms); err != nil {
+		var up sql.NullInt64
+		q := `SELECT coalesce(created_unix_ms, 0), NULL FROM records WHERE seq = ?`
+		if o.schema >= 2 {
+			q = `SELECT coalesce(created_unix_ms, 0), created_up_ms FROM records WHERE seq = ?`
+		}
+		if err := o.db.QueryRowContext(ctx, q, oldest.Int64).Scan(&ms, &up); err != nil {
 			return Stats{}, fail("stats", err)
 		}
 		st.OldestUnackedSeq = oldest.Int64
 		st.OldestUnacked = time.UnixMilli(ms)
+		if up.Valid && now >= 0 {
+			st.OldestUnackedAge = time.Duration(max(0, now-up.Int64)) * time.Millisecond
+		}
 	}
 	last, _, err := readChain(ctx, o.db)
 	if err != nil {
 		return Stats{}, fail("stats", err)
 	}
 	st.LastSeq = last
+	if v, ok, err := getMeta(ctx, o.db, metaLastAckUnix); err == nil && ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			st.LastAck = time.UnixMilli(ms)
+		}
+	}
+	if v, ok, err := getMeta(ctx, o.db, metaLastAckUp); err == nil && ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && now >= 0 {
+			st.LastAckAge = time.Duration(max(0, now-ms)) * time.Millisecond
+		}
+	}
+	st.Evicted = metaInt(ctx, o.db, metaEvicted)
+	st.Refused = metaInt(ctx, o.db, metaRefused)
 	st.FileBytes, err = fileBytes(o.path)
 	if err != nil {
 		return Stats{}, fmt.Errorf("buffer: stats: %w", err)
 	}
+	u, err := o.usage(ctx)
+	if err != nil {
+		return Stats{}, fail("stats", err)
+	}
+	st.UsedBytes, st.WALBytes = u.used(), u.wal
 	return st, nil
 }
 
@@ -578,11 +724,69 @@ func Inspect(ctx context.Context, path string) (Stats, error) {
 	if _, err := os.Stat(path); err != nil {
 		return Stats{}, fmt.Errorf("buffer: inspect: %w", err)
 	}
-	db, err := sql.Open("sqlite3", dsn(path, "mode=ro&_busy_timeout=5000"))
+	o, err := openReadOnly(ctx, path)
 	if err != nil {
 		return Stats{}, fmt.Errorf("buffer: inspect: %w", err)
 	}
-	defer db.Close()
-	o := &Outbox{db: db, path: path}
+	defer o.db.Close()
 	return o.Stats(ctx)
+}
+
+// InspectMeta returns the non-reserved meta keys of an outbox file that start with prefix,
+// read-only like Inspect (for `imagent status`, which reads what the uplink and the clock
+// watcher of a running agent persisted there).
+func InspectMeta(ctx context.Context, path, prefix string) (map[string]string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("buffer: inspect: %w", err)
+	}
+	o, err := openReadOnly(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("buffer: inspect: %w", err)
+	}
+	defer o.db.Close()
+	rows, err := o.db.QueryContext(ctx, `SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? AND substr(key, 1, ?) <> ?`,
+		len(prefix), prefix, len(reservedPrefix), reservedPrefix)
+	if err != nil {
+		return nil, fail("inspect meta", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fail("inspect meta", err)
+		}
+		out[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail("inspect meta", err)
+	}
+	return out, nil
+}
+
+// openReadOnly opens path for reading only: no migration, no requeue, no ledger write. Its
+// ledger is the one last saved, advanced by the kernel's uptime when the boot is the same.
+func openReadOnly(ctx context.Context, path string) (*Outbox, error) {
+	db, err := sql.Open("sqlite3", dsn(path, "mode=ro&_busy_timeout=5000"))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	o := &Outbox{db: db, path: path, opts: Opts{}.withDefaults(), readOnly: true}
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&o.schema); err != nil {
+		db.Close()
+		return nil, classify("read user_version", err)
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&o.pageSize); err != nil {
+		db.Close()
+		return nil, classify("read page_size", err)
+	}
+	if o.schema > SchemaVersion() || o.schema == 0 {
+		return o, nil // the caller refuses it; nothing here would read it right
+	}
+	if err := o.initLedger(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return o, nil
 }

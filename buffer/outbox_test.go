@@ -498,10 +498,12 @@ func TestStats(t *testing.T) {
 	for _, m := range tests {
 		testBytes += int64(len(m.Payload))
 	}
-	if got, want := st.ByKind[KindTest], (KindStats{Pending: 1, Sent: 1, Acked: 1, Bytes: testBytes}); got != want {
+	if got, want := st.ByKind[KindTest], (KindStats{Pending: 1, Sent: 1, Acked: 1, Bytes: testBytes,
+		UnackedBytes: int64(len(tests[1].Payload) + len(tests[2].Payload))}); got != want {
 		t.Fatalf("ByKind[test] = %+v, want %+v", got, want)
 	}
-	if got, want := st.ByKind[KindTelemetry], (KindStats{Pending: 1, Rejected: 1, Bytes: int64(len(tele[0].Payload) + len(tele[1].Payload))}); got != want {
+	if got, want := st.ByKind[KindTelemetry], (KindStats{Pending: 1, Rejected: 1, Bytes: int64(len(tele[0].Payload) + len(tele[1].Payload)),
+		UnackedBytes: int64(len(tele[1].Payload))}); got != want {
 		t.Fatalf("ByKind[telemetry] = %+v, want %+v", got, want)
 	}
 	if st.ByState[Pending] != 2 || st.ByState[Sent] != 1 || st.ByState[Acked] != 1 || st.ByState[Rejected] != 1 {

@@ -208,23 +208,19 @@ func OpenReadOnly(ctx context.Context, path string) (*Outbox, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("buffer: open read-only: %w", err)
 	}
-	db, err := sql.Open("sqlite3", dsn(path, "mode=ro&_busy_timeout=5000"))
+	o, err := openReadOnly(ctx, path) // capacity notes: the ledger as last saved, nothing written
 	if err != nil {
-		return nil, fmt.Errorf("buffer: open read-only: %w", err)
+		return nil, fmt.Errorf("buffer: open read-only %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(2)
-	var v int
-	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
-		db.Close()
-		return nil, fail("open read-only", err)
-	}
+	o.db.SetMaxOpenConns(2)
+	v := o.schema
 	if v > SchemaVersion() {
-		db.Close()
+		o.db.Close()
 		return nil, fmt.Errorf("buffer: open read-only %s: %w (file %d, program %d)", path, ErrSchemaTooNew, v, SchemaVersion())
 	}
 	if v == 0 {
-		db.Close()
+		o.db.Close()
 		return nil, fmt.Errorf("buffer: open read-only %s: not an outbox (no schema)", path)
 	}
-	return &Outbox{db: db, path: path}, nil
+	return o, nil
 }

@@ -25,6 +25,14 @@ type Config struct {
 	Devices []Device `toml:"device"` // [[device]]
 	Methods Methods  `toml:"methods"`
 	Console Console  `toml:"console"`
+	Buffer  Buffer   `toml:"buffer"`
+}
+
+// Buffer is the outbox on disk (buffer.Opts).
+type Buffer struct {
+	QuotaMB   int      `toml:"quota_mb"`    // outbox pages in use + WAL; default 1024
+	Retention Duration `toml:"retention"`   // acked records kept, in uptime; default 720h (30 days)
+	MinFreeMB int      `toml:"min_free_mb"` // free space kept on the filesystem; default 64
 }
 
 // Station identifies the station and lane; ID and Lane make up the MQTT
@@ -55,6 +63,10 @@ type MQTT struct {
 	ConnectTimeout Duration `toml:"connect_timeout"` // default 10s
 	BackoffMin     Duration `toml:"backoff_min"`     // default 1s
 	BackoffMax     Duration `toml:"backoff_max"`     // default 2m
+	AuthBackoff    Duration `toml:"auth_backoff"`    // retry after an auth/TLS refusal; default 10m
+	StallAfter     Duration `toml:"stall_after"`     // connected, backlog, no ack → reconnect; default 10m
+	RateRecords    float64  `toml:"rate_records"`    // backlog drain, records/s; default 100; 0 = unlimited
+	RateBytes      int      `toml:"rate_bytes"`      // backlog drain, wire bytes/s; default 524288; 0 = unlimited
 }
 
 // TLS names the PEM files for a TLS connection to the broker.
@@ -117,6 +129,13 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultBackoffMin     = time.Second
 	DefaultBackoffMax     = 2 * time.Minute
+	DefaultAuthBackoff    = 10 * time.Minute
+	DefaultStallAfter     = 10 * time.Minute
+	DefaultRateRecords    = 100
+	DefaultRateBytes      = 512 << 10
+	DefaultQuotaMB        = 1024
+	DefaultRetention      = 30 * 24 * time.Hour
+	DefaultMinFreeMB      = 64
 	DefaultPoll           = 500 * time.Millisecond
 	DefaultStage          = "a"
 	DefaultListen         = "127.0.0.1:8080"
@@ -228,6 +247,19 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.MQTT.ConnectTimeout, DefaultConnectTimeout)
 	setDuration(&c.MQTT.BackoffMin, DefaultBackoffMin)
 	setDuration(&c.MQTT.BackoffMax, DefaultBackoffMax)
+	setDuration(&c.MQTT.AuthBackoff, DefaultAuthBackoff)
+	setDuration(&c.MQTT.StallAfter, DefaultStallAfter)
+	if c.MQTT.RateRecords == 0 && c.MQTT.RateBytes == 0 {
+		// Both unset: the defaults. One set alone means the other is unlimited.
+		c.MQTT.RateRecords, c.MQTT.RateBytes = DefaultRateRecords, DefaultRateBytes
+	}
+	if c.Buffer.QuotaMB == 0 {
+		c.Buffer.QuotaMB = DefaultQuotaMB
+	}
+	setDuration(&c.Buffer.Retention, DefaultRetention)
+	if c.Buffer.MinFreeMB == 0 {
+		c.Buffer.MinFreeMB = DefaultMinFreeMB
+	}
 	if len(c.Devices) == 0 {
 		c.Devices = nil // "device = []" and no devices at all mean the same
 	}
@@ -302,6 +334,7 @@ func (c *Config) validate(protocols []string, warns *problems) problems {
 	oneOf(&ps, "agent.log_level", c.Agent.LogLevel, "debug", "info", "warn", "error")
 
 	c.MQTT.validate(&ps, &ws)
+	c.Buffer.validate(&ps)
 
 	names := map[string]int{}
 	ports := map[string]int{}
@@ -420,6 +453,8 @@ func (m *MQTT) validate(ps, ws *problems) {
 		{"mqtt.connect_timeout", m.ConnectTimeout},
 		{"mqtt.backoff_min", m.BackoffMin},
 		{"mqtt.backoff_max", m.BackoffMax},
+		{"mqtt.auth_backoff", m.AuthBackoff},
+		{"mqtt.stall_after", m.StallAfter},
 	} {
 		if d.d.Duration < 0 {
 			ps.add(d.key, "must be positive, got %s", d.d)
@@ -433,6 +468,27 @@ func (m *MQTT) validate(ps, ws *problems) {
 	}
 	if m.Window < 1 || m.Window > 1024 {
 		ps.add("mqtt.window", "must be between 1 and 1024, got %d", m.Window)
+	}
+	if m.RateRecords < 0 || math.IsNaN(m.RateRecords) || math.IsInf(m.RateRecords, 0) {
+		ps.add("mqtt.rate_records", "must be a number of records per second, 0 or more, got %v", m.RateRecords)
+	}
+	if m.RateBytes < 0 {
+		ps.add("mqtt.rate_bytes", "must be 0 (unlimited) or more, got %d", m.RateBytes)
+	}
+	if m.StallAfter.Duration > 0 && m.StallAfter.Duration < 10*time.Second {
+		ps.add("mqtt.stall_after", "must be at least 10s, got %s", m.StallAfter)
+	}
+}
+
+func (b *Buffer) validate(ps *problems) {
+	if b.QuotaMB < 1 {
+		ps.add("buffer.quota_mb", "must be at least 1, got %d", b.QuotaMB)
+	}
+	if b.MinFreeMB < 1 {
+		ps.add("buffer.min_free_mb", "must be at least 1, got %d", b.MinFreeMB)
+	}
+	if b.Retention.Duration < time.Hour {
+		ps.add("buffer.retention", "must be at least 1h, got %s", b.Retention)
 	}
 }
 

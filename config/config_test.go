@@ -127,6 +127,10 @@ func TestDefaultsApplied(t *testing.T) {
 			ConnectTimeout: Duration{10 * time.Second},
 			BackoffMin:     Duration{time.Second},
 			BackoffMax:     Duration{2 * time.Minute},
+			AuthBackoff:    Duration{10 * time.Minute},
+			StallAfter:     Duration{10 * time.Minute},
+			RateRecords:    100,
+			RateBytes:      512 << 10,
 		},
 		Devices: []Device{{
 			Name:     "opacimeter",
@@ -137,6 +141,7 @@ func TestDefaultsApplied(t *testing.T) {
 		}},
 		Methods: Methods{Stage: "a"},
 		Console: Console{Listen: "127.0.0.1:8080"},
+		Buffer:  Buffer{QuotaMB: 1024, Retention: Duration{30 * 24 * time.Hour}, MinFreeMB: 64},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", *c, want)

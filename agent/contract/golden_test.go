@@ -112,13 +112,39 @@ func goldens(t *testing.T) []golden {
 		{"status-online.json", &Status{
 			V: Version, State: StateOnline, Version: "0.3.0", BootID: "c0a4b3f2-1e5d-4a6b-8c7d-9e0f1a2b3c4d",
 			Time: time.Date(2025, 6, 3, 9, 15, 0, 0, cst), Clock: ClockNTP,
-			Backlog: &Backlog{Pending: 3, Sent: 1, OldestUnackedSeq: 40, OldestUnackedAgeS: 95},
+			Backlog: &Backlog{Pending: 3, Sent: 1, OldestUnackedSeq: 40, OldestUnackedAgeS: 95, Bytes: 243712,
+				ByKind: map[string]KindBacklog{
+					"test":      {Pending: 2, Sent: 1, Bytes: 241408},
+					"telemetry": {Pending: 1, Bytes: 2304},
+				},
+				UsedBytes: 48234496, QuotaBytes: 268435456},
 			LastAck: time.Date(2025, 6, 3, 9, 14, 6, 0, cst),
 			Devices: []Device{
 				{Name: "analyzer", State: "ok", LastFrameAgeS: 0.4},
 				{Name: "weather", State: "error", LastFrameAgeS: 31.5, Error: "no reply for 30 s"},
 			},
 		}, func(b []byte) (any, error) { return DecodeStatus(b) }},
+		{"envelope-event-clock-sync.json", &Envelope{
+			V: Version, ID: "9b2e4c71-5d3a-4f08-a6c2-3e1d7f9b0a54", Seq: 57, Kind: KindEvent,
+			Station: "4403001", Lane: "L2",
+			Agent:    AgentInfo{Version: "0.3.0", BootID: "c0a4b3f2-1e5d-4a6b-8c7d-9e0f1a2b3c4d"},
+			Time:     Time{Wall: time.Date(2025, 6, 3, 9, 2, 11, 480e6, cst), MonoMS: 731480, Clock: ClockNTP},
+			PrevHash: "0c7d1e5f9a3b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d",
+			Body: []byte(`{"event":"clock_sync","detail":"the clock is synchronised (ntp); records of this boot made before are corrected by this event",` +
+				`"attrs":{"boot_id":"c0a4b3f2-1e5d-4a6b-8c7d-9e0f1a2b3c4d","mono_ms":"731480","wall":"2025-06-03T01:02:11.48Z","wall_before":"1970-01-01T00:12:11.48Z"}}`),
+		}, func(b []byte) (any, error) {
+			_, e, err := Decode(b)
+			return e, err
+		}},
+		{"time-corrected.json", &Time{
+			Wall: time.Date(1970, 1, 1, 0, 3, 2, 0, time.UTC), MonoMS: 182000, Clock: ClockUnsynced,
+			WallCorrected: time.Date(2025, 6, 3, 0, 53, 2, 0, time.UTC), CorrectedBy: "9b2e4c71-5d3a-4f08-a6c2-3e1d7f9b0a54",
+		}, func(b []byte) (any, error) {
+			var tm Time
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			return &tm, dec.Decode(&tm)
+		}},
 		{"status-offline.json", &Status{V: Version, State: StateOffline},
 			func(b []byte) (any, error) { return DecodeStatus(b) }},
 	}, bodyGoldens(t)...)

@@ -57,6 +57,10 @@ type Counts struct {
 	Rejected   int64 // invalid records with a recoverable id (acked "rejected")
 	Malformed  int64 // messages without even an id: logged, not acked
 	AcksSent   int64 // acks published (one per record)
+	// ChainBreaks counts records whose arrival showed a broken link with a neighbour already
+	// stored (prev_hash does not match, or the seq is used by another id): an edited or
+	// substituted record. Each is logged as "chain broken"; VerifyChain gives the whole picture.
+	ChainBreaks int64
 }
 
 // Stored is one record as the platform holds it.
@@ -286,7 +290,7 @@ func (p *Platform) handle(ctx context.Context, c mqtt.Client, batch []inMsg) err
 			p.log.Warn("platform: message on an unexpected topic", "topic", m.topic)
 			continue
 		}
-		ack, err := p.store(ctx, tx, lane, m.payload, now)
+		ack, err := p.store(ctx, tx, lane, m.payload, now, &d)
 		if err != nil {
 			return err
 		}
@@ -337,12 +341,13 @@ func (p *Platform) add(d Counts) {
 	p.counts.Rejected += d.Rejected
 	p.counts.Malformed += d.Malformed
 	p.counts.AcksSent += d.AcksSent
+	p.counts.ChainBreaks += d.ChainBreaks
 }
 
 // store validates one record and stores it in tx. It returns the ack to send: stored,
 // duplicate or rejected; an ack with an empty Status means malformed (no ack at all). The
 // error is only for database failures, which abort the whole batch.
-func (p *Platform) store(ctx context.Context, tx *sql.Tx, lane contract.Topics, wire []byte, now int64) (contract.Ack, error) {
+func (p *Platform) store(ctx context.Context, tx *sql.Tx, lane contract.Topics, wire []byte, now int64, d *Counts) (contract.Ack, error) {
 	raw, e, err := contract.Decode(wire)
 	if err == nil && (e.Station != lane.Station || e.Lane != lane.Lane) {
 		err = fmt.Errorf("envelope is for %s/%s but came on the topic of %s/%s", e.Station, e.Lane, lane.Station, lane.Lane)
@@ -375,7 +380,47 @@ func (p *Platform) store(ctx context.Context, tx *sql.Tx, lane contract.Topics, 
 	case copies > 1:
 		return contract.Ack{ID: e.ID, Seq: e.Seq, Status: contract.AckDuplicate}, nil
 	}
+	if err := p.checkLinks(ctx, tx, e, sum, d); err != nil {
+		return contract.Ack{}, err
+	}
 	return contract.Ack{ID: e.ID, Seq: e.Seq, Status: contract.AckStored}, nil
+}
+
+// checkLinks compares a newly stored record with its stored neighbours in the lane's chain
+// and logs and counts every break: its prev_hash against the previous seq's bytes, the next
+// seq's prev_hash against its bytes, and another id with the same seq. Neighbours not yet
+// received are checked when they arrive.
+func (p *Platform) checkLinks(ctx context.Context, tx *sql.Tx, e *contract.Envelope, sum string, d *Counts) error {
+	broken := func(detail string, args ...any) {
+		d.ChainBreaks++
+		p.log.Error("platform: chain broken: a record was edited, replaced or forged", "station", e.Station, "lane", e.Lane,
+			"seq", e.Seq, "id", e.ID, "detail", fmt.Sprintf(detail, args...))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, seq, prev_hash, sha256 FROM records
+		WHERE station = ? AND lane = ? AND seq BETWEEN ? AND ? AND id <> ?`, e.Station, e.Lane, e.Seq-1, e.Seq+1, e.ID)
+	if err != nil {
+		return fmt.Errorf("platform: check chain: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, prev, nsum string
+		var seq int64
+		if err := rows.Scan(&id, &seq, &prev, &nsum); err != nil {
+			return fmt.Errorf("platform: check chain: %w", err)
+		}
+		switch {
+		case seq == e.Seq:
+			broken("seq %d is also used by %s", seq, id)
+		case seq == e.Seq-1 && e.PrevHash != "" && e.PrevHash != nsum:
+			broken("prev_hash %s, but seq %d (%s) hashes to %s", e.PrevHash, seq, id, nsum)
+		case seq == e.Seq+1 && prev != "" && prev != sum:
+			broken("seq %d (%s) has prev_hash %s, but this record hashes to %s", seq, id, prev, sum)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("platform: check chain: %w", err)
+	}
+	return nil
 }
 
 // recoverID digs the id (and seq) out of an envelope that failed validation, so the agent

@@ -3,8 +3,10 @@ package platform
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"imagent/agent/contract"
@@ -70,6 +72,8 @@ const (
 	ProblemPrevHash  = "prev_hash"  // prev_hash is not the sha256 of the previous record's bytes
 	ProblemSeqReused = "seq_reused" // another record with the same seq (and another id)
 	ProblemRestart   = "restart"    // empty prev_hash after seq 1: the agent started a new chain (e.g. its outbox was quarantined)
+	ProblemEdited    = "edited"     // the stored bytes no longer hash to the digest taken when they arrived
+	ProblemEvicted   = "evicted"    // seqs missing, covered by the agent's outbox_evicted event: not tampering
 )
 
 // ChainProblem is one break in a lane's hash chain, found at record Seq/ID.
@@ -84,14 +88,25 @@ func (c ChainProblem) String() string {
 	return fmt.Sprintf("seq %d (%s): %s: %s", c.Seq, c.ID, c.Kind, c.Detail)
 }
 
+// Explained reports whether a problem is one the agent has accounted for (evicted
+// telemetry, a new chain after a quarantined outbox) rather than a sign of loss or tampering.
+func (c ChainProblem) Explained() bool { return c.Kind == ProblemEvicted || c.Kind == ProblemRestart }
+
 // VerifyChain walks a lane's records in seq order and reports every gap in seq (including
 // missing records before the first one received), every prev_hash that is not the sha256 of
-// the previous record's exact bytes, and every place where a new chain starts (an empty
-// prev_hash after seq 1, which an agent writes after quarantining a corrupt outbox). A
-// record after a gap cannot be checked against its predecessor; the gap is reported
-// instead. No problems means every record from seq 1 to the last is present and unaltered.
+// the previous record's exact bytes, every stored record whose bytes no longer match the
+// digest taken when it arrived (an edit of the platform's own copy), and every place where a
+// new chain starts (an empty prev_hash after seq 1, which an agent writes after quarantining
+// a corrupt outbox). A gap covered by the agent's own outbox_evicted event (no more seqs
+// missing in its range than it says were evicted) is reported as ProblemEvicted. A record
+// after a gap cannot be checked against its predecessor; the gap is reported instead. No
+// problems means every record from seq 1 to the last is present and unaltered.
 func (p *Platform) VerifyChain(ctx context.Context, station, lane string) ([]ChainProblem, error) {
-	rows, err := p.db.QueryContext(ctx, `SELECT id, seq, prev_hash, sha256 FROM records
+	evictions, err := p.evictions(ctx, station, lane)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := p.db.QueryContext(ctx, `SELECT id, seq, prev_hash, sha256, payload FROM records
 		WHERE station = ? AND lane = ? ORDER BY seq, received_ns, rowid`, station, lane)
 	if err != nil {
 		return nil, fmt.Errorf("platform: verify chain: %w", err)
@@ -106,22 +121,34 @@ func (p *Platform) VerifyChain(ctx context.Context, station, lane string) ([]Cha
 	var last *link
 	for rows.Next() {
 		var l link
-		if err := rows.Scan(&l.id, &l.seq, &l.prev, &l.sum); err != nil {
+		var payload []byte
+		if err := rows.Scan(&l.id, &l.seq, &l.prev, &l.sum, &payload); err != nil {
 			return nil, fmt.Errorf("platform: verify chain: %w", err)
 		}
 		prob := func(kind, detail string, args ...any) {
 			out = append(out, ChainProblem{Seq: l.seq, ID: l.id, Kind: kind, Detail: fmt.Sprintf(detail, args...)})
 		}
+		if now := contract.Hash(payload); now != l.sum {
+			prob(ProblemEdited, "the stored bytes hash to %s, but %s when they arrived", now, l.sum)
+			l.sum = now // the next link is checked against what is stored now
+		}
+		gap := func(from, to int64) {
+			if evictions.covers(from, to) {
+				prob(ProblemEvicted, "seq %d..%d missing: evicted by the agent (outbox_evicted)", from, to)
+				return
+			}
+			prob(ProblemGap, "seq %d..%d missing", from, to)
+		}
 		switch {
 		case last == nil && l.seq > 1:
-			prob(ProblemGap, "seq 1..%d missing", l.seq-1)
+			gap(1, l.seq-1)
 		case last == nil && l.prev != "":
 			prob(ProblemPrevHash, "the first record has prev_hash %s, want empty", l.prev)
 		case last == nil:
 		case l.seq == last.seq:
 			prob(ProblemSeqReused, "seq also used by %s", last.id)
 		case l.seq > last.seq+1:
-			prob(ProblemGap, "seq %d..%d missing", last.seq+1, l.seq-1)
+			gap(last.seq+1, l.seq-1)
 			if l.prev == "" {
 				prob(ProblemRestart, "a new chain starts here (empty prev_hash)")
 			}
@@ -136,4 +163,76 @@ func (p *Platform) VerifyChain(ctx context.Context, station, lane string) ([]Cha
 		return nil, fmt.Errorf("platform: verify chain: %w", err)
 	}
 	return out, nil
+}
+
+// evictionSet is what a lane's outbox_evicted events say was evicted.
+type evictionSet []evictionRange
+
+type evictionRange struct {
+	from, to, count int64
+	missing         int64 // missing seqs seen inside so far
+}
+
+// covers reports whether the gap from..to lies inside one eviction range whose count still
+// allows it (more seqs missing than evicted means something else is missing too).
+func (s evictionSet) covers(from, to int64) bool {
+	for i := range s {
+		r := &s[i]
+		if from >= r.from && to <= r.to && r.missing+(to-from+1) <= r.count {
+			r.missing += to - from + 1
+			return true
+		}
+	}
+	return false
+}
+
+// evictions reads a lane's outbox_evicted events.
+func (p *Platform) evictions(ctx context.Context, station, lane string) (evictionSet, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT payload FROM records WHERE station = ? AND lane = ? AND kind = ?`,
+		station, lane, contract.KindEvent)
+	if err != nil {
+		return nil, fmt.Errorf("platform: verify chain: %w", err)
+	}
+	defer rows.Close()
+	var out evictionSet
+	for rows.Next() {
+		var payload []byte
+		if err := rows.Scan(&payload); err != nil {
+			return nil, fmt.Errorf("platform: verify chain: %w", err)
+		}
+		var e contract.Envelope
+		if json.Unmarshal(payload, &e) != nil {
+			continue
+		}
+		var b contract.EventBody
+		if json.Unmarshal(e.Body, &b) != nil || b.Event != contract.EventOutboxEvicted {
+			continue
+		}
+		from, err1 := strconv.ParseInt(b.Attrs["from_seq"], 10, 64)
+		to, err2 := strconv.ParseInt(b.Attrs["to_seq"], 10, 64)
+		n, err3 := strconv.ParseInt(b.Attrs["count"], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || to < from || n <= 0 {
+			continue
+		}
+		out = append(out, evictionRange{from: from, to: to, count: n})
+	}
+	return out, rows.Err()
+}
+
+// Lanes lists the station/lane pairs the platform holds records of.
+func (p *Platform) Lanes(ctx context.Context) ([]contract.Topics, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT DISTINCT station, lane FROM records ORDER BY station, lane`)
+	if err != nil {
+		return nil, fmt.Errorf("platform: lanes: %w", err)
+	}
+	defer rows.Close()
+	var out []contract.Topics
+	for rows.Next() {
+		var t contract.Topics
+		if err := rows.Scan(&t.Station, &t.Lane); err != nil {
+			return nil, fmt.Errorf("platform: lanes: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }

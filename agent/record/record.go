@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -32,6 +33,9 @@ type Maker struct {
 	Clock func() string
 	// OnCommit, if set, is called after each commit (the uplink's Kick).
 	OnCommit func(buffer.Msg)
+	// OnRefused, if set, is called when the outbox refuses a record (telemetry at the
+	// quota: the error wraps buffer.ErrQuotaFull), so the agent can raise its alarm.
+	OnRefused func(kind string, err error)
 }
 
 // Commit builds the envelope around body and stores it durably; the returned message is
@@ -74,6 +78,9 @@ func (m *Maker) Commit(ctx context.Context, kind string, body any, simulated boo
 		return e.ID, raw, nil
 	})
 	if err != nil {
+		if m.OnRefused != nil && errors.Is(err, buffer.ErrQuotaFull) {
+			m.OnRefused(kind, err)
+		}
 		return buffer.Msg{}, fmt.Errorf("record: commit %s: %w", kind, err)
 	}
 	if m.OnCommit != nil {

@@ -14,14 +14,34 @@
 // the uplink runs its own reconnect loop and trusts a token only on the connection that
 // issued it. Every successful connect starts a new connection epoch, persisted in the
 // outbox's meta table so epochs never repeat across restarts.
+//
+// # Drain order and pacing
+//
+// At each connect the uplink notes the outbox's last seq, the watermark. Records appended
+// after it are fresh: they are sent as soon as the window has room, ahead of everything
+// else. Records up to the watermark are the backlog: sent oldest first, paced by
+// RateRecords and RateBytes (wire bytes per second, after gzip). Fresh records and resends
+// spend from the same budget, so the total stays within it on average; only the backlog
+// waits. "Fresh" is defined by seq alone: no wall clock is involved.
+//
+// # Failures
+//
+// A connection that fails is retried with exponential backoff and full jitter. A failure
+// retrying soon cannot fix — the broker refusing our credentials or authorisation, or TLS
+// refusing a certificate on either side — is retried only after AuthBackoff, logged as an
+// error and reported in State (and persisted for `imagent status`). A connection that is up,
+// has records waiting and has seen no platform ack for StallAfter is considered stalled: the
+// uplink drops it and connects again (a new epoch), without restarting the agent.
 package uplink
 
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -48,6 +68,17 @@ type Options struct {
 	Window         int           // default 32: publishes awaiting PUBACK; at most 4×Window records await the platform's ack
 	BackoffMin     time.Duration // default 1 s
 	BackoffMax     time.Duration // default 2 min
+	AuthBackoff    time.Duration // default 10 min: retry delay after an auth or TLS certificate refusal
+	StallAfter     time.Duration // default 10 min: connected, records waiting, no ack for this long → reconnect; < 0: never
+
+	// RateRecords and RateBytes pace the backlog drain: records per second and wire bytes
+	// per second (0: unlimited). Fresh records are never held back by them.
+	RateRecords float64
+	RateBytes   int64
+
+	// OnStall, if set, is called (from the uplink's goroutine) when the watchdog drops a
+	// stalled connection: how long no ack came, and how many records were waiting.
+	OnStall func(noAck time.Duration, waiting int)
 
 	// StatusFunc builds the retained online status (its V and State are set by the uplink).
 	// Nil publishes the version, boot id, backlog and last ack time the uplink knows.
@@ -65,10 +96,13 @@ const (
 	DefaultWindow         = 32
 	DefaultBackoffMin     = time.Second
 	DefaultBackoffMax     = 2 * time.Minute
+	DefaultAuthBackoff    = 10 * time.Minute
+	DefaultStallAfter     = 10 * time.Minute
 )
 
 const (
 	metaEpoch      = "uplink.epoch" // last connection epoch, decimal
+	metaState      = "uplink.state" // JSON PersistedState, for `imagent status`
 	pollEvery      = time.Second    // fallback poll for pending records and the ack-timeout scan
 	statusEvery    = 30 * time.Second
 	stableAfter    = 30 * time.Second // a connection that lasted this long resets the backoff
@@ -84,11 +118,34 @@ type State struct {
 	LastAck     time.Time // when the platform last acked a record
 	LastError   string    // why the last connection attempt or connection failed
 	InFlight    int       // records published on this connection and not yet acked by the platform
-	Unpubacked  int       // of those, publishes still awaiting the broker's PUBACK
+	Unpubacked  int       // publishes still awaiting the broker's PUBACK
 	Acked       int64     // records acked by the platform since Run started
 	Rejected    int64     // records rejected by the platform since Run started
 	Resent      int64     // records published again after AckTimeout since Run started
+	ErrorClass  string    // of LastError: network, auth or refused (mqttutil.Class*)
+	RetryAt     time.Time // when the next connection attempt is due, while disconnected
+	Stalls      int64     // connections dropped by the stall watchdog since Run started
+	Fresh       int64     // records sent ahead of the backlog since Run started
+	Backlog     int64     // backlog records sent (paced) since Run started
+	WireBytes   int64     // record payload bytes published (after gzip) since Run started
 }
+
+// PersistedState is what the uplink keeps in the outbox's meta table (key "uplink.state")
+// for `imagent status`, written when the connection state changes.
+type PersistedState struct {
+	Connected   bool      `json:"connected"`
+	Epoch       int64     `json:"epoch,omitempty"`
+	Since       time.Time `json:"since,omitzero"` // wall time of the last change
+	Broker      string    `json:"broker,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	ErrorClass  string    `json:"error_class,omitempty"`
+	RetryInS    int64     `json:"retry_in_s,omitempty"`
+	Stalls      int64     `json:"stalls,omitempty"`
+	LastStallAt time.Time `json:"last_stall_at,omitzero"`
+}
+
+// MetaStateKey is the outbox meta key of PersistedState.
+const MetaStateKey = metaState
 
 // Uplink sends the outbox's records to the platform. Create it with New, then call Run.
 type Uplink struct {
@@ -99,6 +156,23 @@ type Uplink struct {
 
 	mu sync.Mutex
 	st State
+
+	// pubMu is held while records are read from the outbox and published, so Exclusive can
+	// rewrite records knowing none is being published meanwhile. pubHWM is the highest seq
+	// handed to the client in this process.
+	pubMu  sync.Mutex
+	pubHWM int64
+	stall  time.Time // wall time of the last stall, for PersistedState
+}
+
+// Exclusive runs f while no record can be published, passing the highest seq that may have
+// left the box (published by this process, or made by an earlier run, which may have
+// published it). Records after it have never been published and will not be until f
+// returns. f may have to wait for one publish's write timeout before it runs.
+func (u *Uplink) Exclusive(f func(publishedUpTo int64) error) error {
+	u.pubMu.Lock()
+	defer u.pubMu.Unlock()
+	return f(max(u.pubHWM, u.ob.OpenedSeq()))
 }
 
 // New returns an Uplink for ob. It does not connect; Run does.
@@ -120,6 +194,12 @@ func New(ob *buffer.Outbox, o Options) *Uplink {
 	}
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = max(DefaultBackoffMax, o.BackoffMin)
+	}
+	if o.AuthBackoff <= 0 {
+		o.AuthBackoff = max(DefaultAuthBackoff, o.BackoffMax)
+	}
+	if o.StallAfter == 0 {
+		o.StallAfter = DefaultStallAfter
 	}
 	if o.ClientID == "" {
 		o.ClientID = "imagent-" + o.Topics.Station + "-" + o.Topics.Lane
@@ -170,24 +250,72 @@ func (u *Uplink) Run(ctx context.Context) error {
 	for {
 		up, err := u.connection(ctx)
 		if ctx.Err() != nil {
+			u.update(func(s *State) { s.Connected, s.LastError, s.ErrorClass = false, "stopped", "" })
+			pctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+			u.persistState(pctx, 0)
+			cancel()
 			return nil
 		}
-		u.update(func(s *State) { s.Connected, s.InFlight, s.Unpubacked, s.LastError = false, 0, 0, err.Error() })
 		if up >= stableAfter {
 			bo.Reset()
 		}
 		delay := bo.Next()
-		if mqttutil.IsRefused(err) {
-			delay = bo.Longest()
-			u.log.Error("uplink: broker refused the connection; check credentials and client id", "err", err, "retry_in", delay)
-		} else if up > 0 {
+		class := mqttutil.Classify(err)
+		switch {
+		case errors.Is(err, errStalled):
+			delay = u.o.BackoffMin
+			bo.Reset()
+			u.log.Error("uplink: stalled: connected with records waiting and no platform ack; reconnecting", "err", err, "retry_in", delay)
+		case class == mqttutil.ClassAuth:
+			delay = jitterDown(u.o.AuthBackoff)
+			u.log.Error("uplink: the broker or TLS refused our credentials or certificate; not retrying soon",
+				"err", err, "retry_in", delay.Round(time.Second))
+		case class == mqttutil.ClassRefused:
+			delay = jitterDown(u.o.AuthBackoff)
+			u.log.Error("uplink: the broker refused the connection; check the client id", "err", err, "retry_in", delay.Round(time.Second))
+		case up > 0:
 			u.log.Warn("uplink: disconnected", "err", err, "up", up.Round(time.Millisecond), "retry_in", delay)
-		} else {
+		default:
 			u.log.Warn("uplink: cannot connect", "broker", u.o.Broker, "err", err, "retry_in", delay)
 		}
+		retryAt := time.Now().Add(delay)
+		u.update(func(s *State) {
+			s.Connected, s.InFlight, s.Unpubacked, s.LastError, s.ErrorClass, s.RetryAt = false, 0, 0, err.Error(), class, retryAt
+		})
+		u.persistState(ctx, delay)
 		if mqttutil.Sleep(ctx, delay) != nil {
 			return nil
 		}
+	}
+}
+
+// errStalled ends a connection the stall watchdog gave up on.
+var errStalled = errors.New("uplink: stalled")
+
+// jitterDown returns d less up to a quarter, so a fleet refused together does not retry in
+// lockstep.
+func jitterDown(d time.Duration) time.Duration {
+	b := mqttutil.Backoff{Min: d, Max: d}
+	return b.Longest()
+}
+
+// persistState writes PersistedState to the outbox (best effort: it is for humans).
+func (u *Uplink) persistState(ctx context.Context, retryIn time.Duration) {
+	st := u.State()
+	u.mu.Lock()
+	stall := u.stall
+	u.mu.Unlock()
+	ps := PersistedState{Connected: st.Connected, Epoch: st.Epoch, Since: time.Now().UTC(), Broker: u.o.Broker,
+		LastError: st.LastError, ErrorClass: st.ErrorClass, Stalls: st.Stalls, LastStallAt: stall}
+	if !st.Connected {
+		ps.RetryInS = int64(retryIn.Round(time.Second) / time.Second)
+	}
+	b, err := json.Marshal(ps)
+	if err == nil {
+		err = u.ob.SetMeta(ctx, metaState, string(b))
+	}
+	if err != nil && ctx.Err() == nil {
+		u.log.Warn("uplink: cannot persist the uplink state", "err", err)
 	}
 }
 
@@ -237,7 +365,11 @@ func (u *Uplink) connection(ctx context.Context) (time.Duration, error) {
 	}
 	start := time.Now()
 	s := &session{u: u, c: c, lost: lost, stop: stop, acks: acks, reassert: make(chan struct{}, 1),
-		flights: map[int64]*flight{}, byID: map[string]int64{}, events: make(chan pubEvent, u.o.Window)}
+		flights: map[int64]*flight{}, byID: map[string]int64{}, events: make(chan pubEvent, u.o.Window),
+		pace: newPacer(u.o, time.Now())}
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		s.zs = append(s.zs, new(contract.Compressor))
+	}
 	err := s.run(ctx)
 	if err == nil {
 		err = errors.New("uplink: connection ended") // run always says why; this is a safety net
@@ -273,9 +405,17 @@ type session struct {
 
 	flights    map[int64]*flight
 	byID       map[string]int64
-	unpubacked int   // publishes whose waiter has not reported yet
-	cursor     int64 // highest seq handed out on this connection
-	more       bool  // there may be pending records beyond cursor
+	unpubacked int // publishes whose waiter has not reported yet
+
+	watermark   int64 // the outbox's last seq at connect: records after it are fresh
+	freshCursor int64 // highest fresh seq handed out
+	moreFresh   bool  // there may be pending fresh records beyond freshCursor
+	backCursor  int64 // highest backlog seq handed out
+	moreBack    bool  // there may be pending backlog records beyond backCursor
+	pace        pacer
+	paceTimer   *time.Timer            // armed while the backlog waits for its budget
+	zs          []*contract.Compressor // one per core, reused for every record
+	lastAck     time.Time              // last platform ack on this connection (or the connect time)
 
 	events chan pubEvent
 	wg     sync.WaitGroup // token waiters
@@ -328,18 +468,28 @@ func (s *session) run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("uplink: %w", err)
 	}
+	if s.watermark, err = u.ob.LastSeq(ctx); err != nil {
+		return fmt.Errorf("uplink: %w", err)
+	}
+	s.freshCursor = s.watermark
 	now := time.Now()
+	s.lastAck = now
 	u.update(func(st *State) {
-		st.Connected, st.Epoch, st.ConnectedAt, st.LastError, st.InFlight, st.Unpubacked = true, s.epoch, now, "", 0, 0
+		st.Connected, st.Epoch, st.ConnectedAt, st.LastError, st.ErrorClass, st.InFlight, st.Unpubacked =
+			true, s.epoch, now, "", "", 0, 0
 	})
-	u.log.Info("uplink: connected", "broker", u.o.Broker, "epoch", s.epoch, "requeued", requeued)
+	u.persistState(ctx, 0)
+	u.log.Info("uplink: connected", "broker", u.o.Broker, "epoch", s.epoch, "requeued", requeued, "backlog_up_to_seq", s.watermark)
 	s.publishStatus(ctx)
 
 	poll := time.NewTicker(pollEvery)
 	defer poll.Stop()
 	status := time.NewTicker(statusEvery)
 	defer status.Stop()
-	s.more = true
+	s.paceTimer = time.NewTimer(time.Hour)
+	s.paceTimer.Stop()
+	defer s.paceTimer.Stop()
+	s.moreFresh, s.moreBack = true, true
 	for {
 		if err := s.fill(ctx); err != nil {
 			return err
@@ -357,13 +507,20 @@ func (s *session) run(ctx context.Context) (err error) {
 		case p := <-s.acks:
 			s.platformAcks(ctx, p)
 		case <-u.kick:
-			s.more = true
+			s.moreFresh = true
+		case <-s.paceTimer.C:
+			// the backlog's budget has refilled; fill runs next
 		case <-poll.C:
-			s.more = true
-			if len(s.flights) == 0 {
-				s.cursor = 0 // rescan from the start now and then, in case something was requeued
+			s.moreFresh = true
+			if !s.moreBack {
+				// The backlog was sent through; rescan it from the start now and then for
+				// records requeued or salvaged behind the cursor.
+				s.backCursor, s.moreBack = 0, true
 			}
 			if err := s.resendUnacked(ctx); err != nil {
+				return err
+			}
+			if err := s.watchdog(ctx); err != nil {
 				return err
 			}
 		case <-status.C:
@@ -375,35 +532,154 @@ func (s *session) run(ctx context.Context) (err error) {
 	}
 }
 
-// fill publishes pending records while the window has room.
+// watchdog ends a connection that is up, has records waiting and has seen no platform ack
+// for StallAfter ("healthy but not forwarding").
+func (s *session) watchdog(ctx context.Context) error {
+	u := s.u
+	if u.o.StallAfter < 0 {
+		return nil
+	}
+	quiet := time.Since(s.lastAck)
+	if quiet < u.o.StallAfter {
+		return nil
+	}
+	waiting := len(s.flights)
+	if waiting == 0 {
+		page, err := u.ob.Pending(ctx, 0, 1)
+		if err != nil {
+			return fmt.Errorf("uplink: %w", err)
+		}
+		waiting = len(page)
+	}
+	if waiting == 0 {
+		s.lastAck = time.Now() // nothing to deliver: nothing is stalled
+		return nil
+	}
+	now := time.Now()
+	u.mu.Lock()
+	u.st.Stalls++
+	u.stall = now.UTC()
+	u.mu.Unlock()
+	if u.o.OnStall != nil {
+		u.o.OnStall(quiet, waiting)
+	}
+	return fmt.Errorf("%w: no platform ack for %v with %d records waiting", errStalled, quiet.Round(time.Second), waiting)
+}
+
+// free is how many more records the window takes now.
+func (s *session) free() int {
+	w := s.u.o.Window
+	return min(w-s.unpubacked, flightsPerSlot*w-len(s.flights))
+}
+
+// fill publishes pending records while the window has room: fresh records first, then the
+// backlog as far as its budget allows. It holds the publish lock, so a record read from the
+// outbox is published exactly as read (see Exclusive).
 func (s *session) fill(ctx context.Context) error {
 	u := s.u
-	maxFlights := flightsPerSlot * u.o.Window
-	for s.more {
-		free := min(u.o.Window-s.unpubacked, maxFlights-len(s.flights))
+	u.pubMu.Lock()
+	defer u.pubMu.Unlock()
+	for s.moreFresh {
+		free := s.free()
 		if free <= 0 {
 			return nil // the window is full; a PUBACK or platform ack reopens it
 		}
-		msgs, err := u.ob.Pending(ctx, s.cursor, free)
+		msgs, err := u.ob.Pending(ctx, max(s.freshCursor, s.watermark), free)
 		if err != nil {
 			return fmt.Errorf("uplink: %w", err)
 		}
 		if len(msgs) < free {
-			s.more = false
+			s.moreFresh = false
 		}
 		for _, m := range msgs {
-			s.cursor = max(s.cursor, m.Seq)
-			if _, ok := s.flights[m.Seq]; ok {
-				continue // published, PUBACK not yet in (seen again after a cursor reset)
+			s.freshCursor = max(s.freshCursor, m.Seq)
+		}
+		msgs = slices.DeleteFunc(msgs, func(m buffer.Msg) bool { _, ok := s.flights[m.Seq]; return ok })
+		for i, wire := range s.compressAll(msgs) {
+			s.publish(msgs[i], wire, true)
+		}
+	}
+	for s.moreBack {
+		free := s.free()
+		if free <= 0 {
+			return nil
+		}
+		if d := s.pace.wait(time.Now()); d > 0 {
+			s.paceTimer.Reset(d)
+			return nil
+		}
+		msgs, err := u.ob.Pending(ctx, s.backCursor, free)
+		if err != nil {
+			return fmt.Errorf("uplink: %w", err)
+		}
+		if len(msgs) < free {
+			s.moreBack = false
+		}
+		var wires [][]byte
+		if s.pace.unlimited() {
+			// No budget to check between records: compress the page on every core first.
+			wires = s.compressAll(msgs)
+		}
+		for i, m := range msgs {
+			if m.Seq > s.watermark {
+				s.moreBack = false // the rest is fresh
+				break
 			}
-			s.publish(m)
+			if _, ok := s.flights[m.Seq]; ok {
+				s.backCursor = m.Seq
+				continue
+			}
+			if d := s.pace.wait(time.Now()); d > 0 {
+				s.moreBack = true // m and what follows wait for the budget
+				s.paceTimer.Reset(d)
+				return nil
+			}
+			s.backCursor = m.Seq
+			var wire []byte
+			if wires != nil {
+				wire = wires[i]
+			} else {
+				wire = s.zs[0].Compress(m.Payload)
+			}
+			s.publish(m, wire, false)
 		}
 	}
 	return nil
 }
 
-// publish sends one record (gzipped if large) and starts a waiter for its token.
-func (s *session) publish(m buffer.Msg) {
+// compressAll returns the wire form of each record, compressing them in parallel with the
+// session's compressors (gzip of an 80 kB test record takes a millisecond or more: on a
+// backlog drain it is most of the agent's work).
+func (s *session) compressAll(msgs []buffer.Msg) [][]byte {
+	out := make([][]byte, len(msgs))
+	workers := min(len(msgs), len(s.zs))
+	if workers <= 1 {
+		for i, m := range msgs {
+			out[i] = s.zs[0].Compress(m.Payload)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := range workers {
+		z := s.zs[w]
+		wg.Go(func() {
+			for i := range next {
+				out[i] = z.Compress(msgs[i].Payload)
+			}
+		})
+	}
+	for i := range msgs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
+// publish sends one record's wire bytes (gzipped if large) and starts a waiter for its token.
+// The caller holds pubMu.
+func (s *session) publish(m buffer.Msg, wire []byte, fresh bool) {
 	f := s.flights[m.Seq]
 	if f == nil {
 		f = &flight{seq: m.Seq, id: m.ID}
@@ -413,10 +689,21 @@ func (s *session) publish(m buffer.Msg) {
 	f.gen++
 	f.pubacked = false
 	f.sentAt = time.Now()
+	s.pace.spend(len(wire), f.sentAt)
+	s.u.pubHWM = max(s.u.pubHWM, m.Seq)
 	// Publish blocks at most WriteTimeout on a stuck link; this goroutine may block, paho's may not.
-	tok := s.c.Publish(s.u.o.Topics.Records(), 1, false, contract.Compress(m.Payload))
+	tok := s.c.Publish(s.u.o.Topics.Records(), 1, false, wire)
 	s.unpubacked++
-	ev := pubEvent{seq: m.Seq, gen: f.gen}
+	gen := f.gen
+	s.u.update(func(st *State) {
+		st.WireBytes += int64(len(wire))
+		if fresh {
+			st.Fresh++
+		} else if gen == 1 {
+			st.Backlog++
+		}
+	})
+	ev := pubEvent{seq: m.Seq, gen: gen}
 	s.wg.Add(1)
 	go s.await(tok, s.u.o.AckTimeout, func(err error) {
 		ev.err = err
@@ -506,8 +793,11 @@ func (s *session) platformAcks(ctx context.Context, payload []byte) {
 		u.log.Error("uplink: cannot record acks", "ids", len(ids), "err", err)
 		return
 	}
-	s.more = true // the window has room again
+	s.moreFresh, s.moreBack = true, true // the window has room again
 	now := time.Now()
+	if n > 0 || rejected > 0 {
+		s.lastAck = now
+	}
 	u.update(func(st *State) {
 		if n > 0 || rejected > 0 {
 			st.LastAck = now
@@ -534,9 +824,11 @@ func (s *session) resendUnacked(ctx context.Context) error {
 	}
 	slices.Sort(due)
 	var resent int64
+	u.pubMu.Lock()
+	defer u.pubMu.Unlock()
 	for _, seq := range due {
-		if s.unpubacked >= u.o.Window {
-			break
+		if s.unpubacked >= u.o.Window || s.pace.wait(now) > 0 {
+			break // the rest waits for the next poll
 		}
 		m, err := u.ob.BySeq(ctx, seq)
 		if err != nil && !errors.Is(err, buffer.ErrNotFound) {
@@ -548,12 +840,17 @@ func (s *session) resendUnacked(ctx context.Context) error {
 			delete(s.byID, f.id)
 			delete(s.flights, seq)
 			if err == nil && m.State == buffer.Pending {
-				s.cursor = min(s.cursor, seq-1)
-				s.more = true
+				if seq <= s.watermark {
+					s.backCursor = min(s.backCursor, seq-1)
+					s.moreBack = true
+				} else {
+					s.freshCursor = min(s.freshCursor, seq-1)
+					s.moreFresh = true
+				}
 			}
 			continue
 		}
-		s.publish(m)
+		s.publish(m, s.zs[0].Compress(m.Payload), false)
 		resent++
 	}
 	if resent > 0 {

@@ -61,6 +61,7 @@ type MosquittoOption func(*mosqConf)
 
 type mosqConf struct {
 	persistence bool
+	tls         bool
 	extra       []string
 }
 
@@ -104,8 +105,12 @@ func StartMosquitto(t testing.TB, opts ...MosquittoOption) *Mosquitto {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
+	scheme := "tcp://"
+	if c.tls {
+		scheme = "ssl://"
+	}
 	m := &Mosquitto{
-		Addr: addr, URL: "tcp://" + addr, t: t, bin: bin,
+		Addr: addr, URL: scheme + addr, t: t, bin: bin,
 		conf: filepath.Join(dir, "mosquitto.conf"), logPath: filepath.Join(dir, "mosquitto.log"),
 	}
 	// Started as root, mosquitto drops to user "mosquitto", which cannot write into a 0700
@@ -226,6 +231,9 @@ func (m *Mosquitto) kill() {
 	}
 }
 
+// Pid is the running broker's process id (0 while stopped).
+func (m *Mosquitto) Pid() int { return m.pid() }
+
 func (m *Mosquitto) pid() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -260,8 +268,9 @@ type Mochi struct {
 	Addr string // 127.0.0.1:port
 	URL  string // tcp://127.0.0.1:port
 
-	t     testing.TB
-	hooks []mqtt.Hook
+	t       testing.TB
+	hooks   []mqtt.Hook
+	noAllow bool // the hooks alone decide who may connect
 
 	mu     sync.Mutex
 	server *mqtt.Server
@@ -272,6 +281,16 @@ type Mochi struct {
 func StartMochi(t testing.TB, hooks ...mqtt.Hook) *Mochi {
 	t.Helper()
 	m := &Mochi{t: t, hooks: hooks, Addr: "127.0.0.1:0"}
+	t.Cleanup(func() { m.Stop() })
+	m.Start()
+	return m
+}
+
+// StartMochiAuth is StartMochi without auth.AllowHook: the given hooks decide who may
+// connect and what they may do (a hook providing OnConnectAuthenticate and OnACLCheck).
+func StartMochiAuth(t testing.TB, hooks ...mqtt.Hook) *Mochi {
+	t.Helper()
+	m := &Mochi{t: t, hooks: hooks, Addr: "127.0.0.1:0", noAllow: true}
 	t.Cleanup(func() { m.Stop() })
 	m.Start()
 	return m
@@ -298,8 +317,10 @@ func (m *Mochi) Start() {
 		InlineClient: true,
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
-	if err := s.AddHook(new(auth.AllowHook), nil); err != nil {
-		m.t.Fatalf("brokertest: mochi: %v", err)
+	if !m.noAllow {
+		if err := s.AddHook(new(auth.AllowHook), nil); err != nil {
+			m.t.Fatalf("brokertest: mochi: %v", err)
+		}
 	}
 	for _, h := range m.hooks {
 		if err := s.AddHook(h, nil); err != nil {

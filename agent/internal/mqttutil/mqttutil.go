@@ -12,10 +12,13 @@ package mqttutil
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -61,7 +64,75 @@ func ClientOptions(c Conn) *mqtt.ClientOptions {
 	o.SetWriteTimeout(c.WriteTimeout)
 	o.SetDialer(&net.Dialer{Timeout: c.ConnectTimeout})
 	o.SetConnectionLostHandler(nil) // callers install their own; paho's default only logs
+	if u, err := url.Parse(c.Broker); err == nil && c.TLS != nil {
+		switch u.Scheme {
+		case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+			o.SetCustomOpenConnectionFn(func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+				return dialTLS(uri.Host, c.TLS, c.ConnectTimeout)
+			})
+		}
+	}
 	return o
+}
+
+// ErrTLSRefused is wrapped into the connect error when the broker closed a TLS connection
+// right after the handshake: with TLS 1.3 that is how a broker refuses a client certificate
+// (its alert may or may not arrive before the connection is gone). Classify counts it as
+// an auth failure.
+var ErrTLSRefused = errors.New("mqttutil: the broker closed the TLS connection right after the handshake (client certificate refused?)")
+
+// tlsProbe is how long dialTLS waits after the handshake for the broker to refuse us.
+const tlsProbe = 500 * time.Millisecond
+
+// dialTLS connects and completes the TLS handshake, then listens briefly for the broker's
+// verdict on our certificate. TLS 1.3 finishes the client's side of the handshake before the
+// server has checked the client certificate, so without this a refusal shows up later as a
+// reset while writing CONNECT, indistinguishable from a network failure. An MQTT broker
+// sends nothing before CONNECT, so the probe cannot swallow application data.
+func dialTLS(host string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			cfg.ServerName = h
+		}
+	}
+	d := net.Dialer{Timeout: timeout}
+	raw, err := d.Dial("tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(tlsProbe)); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	var one [1]byte
+	n, err := conn.Read(one[:])
+	var ne net.Error
+	switch {
+	case n > 0:
+		conn.Close()
+		return nil, fmt.Errorf("mqttutil: the broker sent data before CONNECT")
+	case err != nil && errors.As(err, &ne) && ne.Timeout():
+		// Nothing came: the broker accepted us.
+	case err != nil:
+		conn.Close()
+		return nil, fmt.Errorf("%w: %w", ErrTLSRefused, err)
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // ErrTimeout is returned by Wait when the token did not complete in time.
@@ -90,6 +161,45 @@ func IsRefused(err error) bool {
 		errors.Is(err, packets.ErrorRefusedNotAuthorised) ||
 		errors.Is(err, packets.ErrorRefusedIDRejected) ||
 		errors.Is(err, packets.ErrorRefusedBadProtocolVersion)
+}
+
+// Error classes of a failed connection (Classify).
+const (
+	ClassNetwork = "network" // the broker could not be reached or the link broke: retry with backoff
+	ClassAuth    = "auth"    // the broker refused our credentials, or TLS refused a certificate: back off hard
+	ClassRefused = "refused" // the broker refused the client id or protocol version: back off hard
+)
+
+// Classify tells apart failures that retrying soon can fix (network) from those it cannot:
+// CONNACK refusals for bad credentials or missing authorisation, and TLS certificate
+// failures on either side (our certificate refused by the broker, or the broker's not
+// trusted by us; an unsynchronised clock shows up here as "not yet valid").
+func Classify(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		return ClassAuth
+	case errors.Is(err, packets.ErrorRefusedIDRejected), errors.Is(err, packets.ErrorRefusedBadProtocolVersion):
+		return ClassRefused
+	case errors.Is(err, ErrTLSRefused):
+		return ClassAuth
+	}
+	var alert tls.AlertError
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &alert) || errors.As(err, &unknownCA) || errors.As(err, &invalid) ||
+		errors.As(err, &host) || errors.As(err, &verify) {
+		return ClassAuth
+	}
+	// A remote alert sent after the handshake (TLS 1.3 checks the client certificate
+	// late) can reach us only as text.
+	if msg := err.Error(); strings.Contains(msg, "remote error: tls:") {
+		return ClassAuth
+	}
+	return ClassNetwork
 }
 
 // Backoff yields reconnect delays: the n-th delay (from 0) is uniform in

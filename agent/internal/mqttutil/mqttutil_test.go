@@ -1,8 +1,15 @@
 package mqttutil
 
 import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 func TestBackoff(t *testing.T) {
@@ -37,6 +44,27 @@ func TestBackoff(t *testing.T) {
 	for range 50 {
 		if d := b.Longest(); d > b.Max || d < b.Max*3/4 {
 			t.Fatalf("Longest() = %v, want within [%v, %v]", d, b.Max*3/4, b.Max)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{fmt.Errorf("connect: %w : %w", packets.ErrorRefusedBadUsernameOrPassword, errors.New("x")), ClassAuth},
+		{fmt.Errorf("connect: %w", packets.ErrorRefusedNotAuthorised), ClassAuth},
+		{fmt.Errorf("connect: %w", packets.ErrorRefusedIDRejected), ClassRefused},
+		{fmt.Errorf("connect: %w: %w", ErrTLSRefused, io.EOF), ClassAuth},
+		{fmt.Errorf("network Error : %w", x509.UnknownAuthorityError{}), ClassAuth},
+		{errors.New("network Error : remote error: tls: bad certificate"), ClassAuth},
+		{fmt.Errorf("network Error : %w", syscall.ECONNREFUSED), ClassNetwork},
+		{fmt.Errorf("connect: %w", packets.ErrorRefusedServerUnavailable), ClassNetwork},
+	} {
+		if got := Classify(c.err); got != c.want {
+			t.Errorf("Classify(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }
