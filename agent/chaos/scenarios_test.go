@@ -23,7 +23,7 @@ func TestChaos1SigkillLoop(t *testing.T) {
 	data := t.TempDir()
 	tl := newTally()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	kills := pick(10, 50)
+	kills := pick(25, 50) // issue 2 asks for at least 20 in CI
 	for range kills {
 		a := startAgent(t, tl, data, nil, "--broker", broker.URL, "--interval", "5ms", "--telemetry", "4")
 		// Random moments: some kills land in start-up, most while producing and syncing.
