@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -202,5 +203,19 @@ func TestSleep(t *testing.T) {
 	cancel()
 	if Sleep(ctx, time.Hour) {
 		t.Fatal("Sleep with a done ctx reported the full hour passed")
+	}
+}
+
+func TestGarbageFirstByte(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	first := []byte{0x07, 0x3f}
+	for range 100 {
+		g := Garbage(rng, 21, first)
+		if len(g) != 21 || (g[0] != 0x07 && g[0] != 0x3f) {
+			t.Fatalf("garbage %x: want 21 bytes starting with one of %x", g, first)
+		}
+	}
+	if g := Garbage(rng, 0, first); len(g) != 0 {
+		t.Fatalf("zero-length garbage: %x", g)
 	}
 }

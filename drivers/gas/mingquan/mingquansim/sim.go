@@ -194,12 +194,8 @@ func (s *Sim) Reply(in byte) []byte {
 	r := s.answer(frame, now)
 	switch s.mode {
 	case Garbage:
-		g := make([]byte, len(r))
-		for i := range g {
-			g[i] = byte(s.rng.UintN(256))
-		}
-		g[0] = garbageStart[s.rng.IntN(len(garbageStart))]
-		return g
+		// Never a byte a valid reply could start with.
+		return simport.Garbage(s.rng, len(r), garbageStart)
 	case BadChecksum:
 		if len(r) > 1 {
 			r[len(r)-1] ^= 0x5a

@@ -303,13 +303,8 @@ func (s *Sim) Reply(in byte) []byte {
 	}
 	switch s.mode {
 	case Garbage:
-		g := make([]byte, len(r))
-		for i := range g {
-			g[i] = byte(s.rng.UintN(256))
-		}
 		// Never a byte a valid reply could start with.
-		g[0] = garbageStart[s.rng.IntN(len(garbageStart))]
-		return g
+		return simport.Garbage(s.rng, len(r), garbageStart)
 	case BadChecksum:
 		if len(r) > 2 {
 			r[len(r)-1] ^= 0x5a

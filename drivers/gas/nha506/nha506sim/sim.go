@@ -119,12 +119,8 @@ func (s *Sim) Reply(cmd byte) []byte {
 	}
 	switch s.mode {
 	case Garbage:
-		g := make([]byte, len(r))
-		for i := range g {
-			g[i] = byte(s.rng.UintN(256))
-		}
-		g[0] = garbageStart[s.rng.IntN(len(garbageStart))]
-		return g
+		// Never a byte a valid reply could start with.
+		return simport.Garbage(s.rng, len(r), garbageStart)
 	case BadChecksum:
 		if len(r) > 2 {
 			r[len(r)-1] ^= 0x5a

@@ -215,12 +215,7 @@ func (s *Sim) reply(cmd byte, data []byte) Reply {
 	case NAKAll:
 		return Reply{Bytes: nak(cmd)}
 	case Garbage:
-		g := make([]byte, max(len(r.Bytes), 3))
-		for i := range g {
-			g[i] = byte(s.rng.UintN(256))
-		}
-		g[0] = garbageStart[s.rng.IntN(len(garbageStart))]
-		return Reply{Bytes: g}
+		return Reply{Bytes: simport.Garbage(s.rng, max(len(r.Bytes), 3), garbageStart)}
 	case BadChecksum:
 		if n := len(r.Bytes); n > 1 {
 			r.Bytes[n-1] ^= 0x5a

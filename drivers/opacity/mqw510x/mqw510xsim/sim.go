@@ -213,12 +213,8 @@ func (s *Sim) reply(cmd byte, data []byte) []byte {
 	case NAKAll:
 		return []byte{mqw510x.NAK}
 	case Garbage:
-		g := make([]byte, len(r))
-		for i := range g {
-			g[i] = byte(s.rng.UintN(256))
-		}
-		g[0] = garbageStart[s.rng.IntN(len(garbageStart))]
-		return g
+		// Never a byte a valid reply could start with.
+		return simport.Garbage(s.rng, len(r), garbageStart)
 	case BadChecksum:
 		if n := len(r); n > 1 {
 			r[n-1] ^= 0x5a
